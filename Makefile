@@ -1,0 +1,37 @@
+# The two commands of the README: `make run` and `make test`. Everything else is optional.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test bench chaos lock messages clean
+
+$(STAMP): pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements.lock
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps -e .
+	touch $(STAMP)
+
+run: $(STAMP)  ## serve on http://127.0.0.1:8080 (PORT overrides), embedded Redis unless PORTAL_REDIS_URL
+	$(PY) -m portal.serve
+
+test: $(STAMP)  ## the whole suite, on an embedded Redis (PORTAL_TEST_REDIS_URL for another)
+	$(PY) -m pytest
+
+bench: $(STAMP)  ## load on loopback against gunicorn + Redis
+	$(PY) -m tests.bench.run
+
+chaos: $(STAMP)  ## 1,000 complaints through failures; must end 1000 / 0 / 0
+	$(PY) -m tests.chaos.run
+
+lock:  ## re-pin the whole dependency tree after changing pyproject.toml
+	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/pip install -q -e '.[test]' && .venv-lock/bin/pip freeze --exclude-editable > requirements.lock
+	rm -rf .venv-lock
+
+messages: $(STAMP)  ## extract new strings into the catalogs
+	$(VENV)/bin/pybabel extract -F landing_pages/babel.cfg -o landing_pages/translations/messages.pot .
+	$(VENV)/bin/pybabel update -i landing_pages/translations/messages.pot -d landing_pages/translations --no-fuzzy-matching
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,1 @@
+"""The quick complaint: form, abuse control, durable storage and the receipt."""

@@ -1,0 +1,100 @@
+"""Durable storage of complaints: one record hash plus one stream entry, written atomically.
+
+Keys share the province hash tag, so the record and the stream entry are
+written by one Lua script even on Redis Cluster (docs/scale.md §1.3):
+
+- ``portal:{p<prov>}:complaint:<tracking>``  hash, the record
+- ``portal:{p<prov>}:complaints``            stream, one entry per complaint for the delivery worker
+
+Name and contact are sealed together (``sealed_contact``) and so are the text
+and the place details (``sealed_text``); everything else is plain so status
+pages and analytics need no key. The script writes nothing when the record
+exists, so replaying a spooled complaint twice cannot duplicate it.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+
+import redis
+
+RECORD = "portal:{{p{prov}}}:complaint:{tn}"
+STREAM = "portal:{{p{prov}}}:complaints"
+
+#: Plain (non-personal) fields of a record.
+PLAIN_FIELDS = (
+    "tracking", "kind", "category", "incident_date", "kabupaten_kode", "kabupaten",
+    "kecamatan_kode", "kecamatan", "desa_kode", "desa", "anonim", "rahasia",
+    "consent_version", "consented_at", "site_id", "campaign", "lang", "device", "created_at",
+)
+
+_WRITE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('XADD', KEYS[2], '*', 'tracking', ARGV[1])
+return 1
+"""
+
+
+def record_key(province: str, tracking: str) -> str:
+    """Redis key of a complaint record."""
+    return RECORD.format(prov=province, tn=tracking)
+
+
+def stream_key(province: str) -> str:
+    """Redis key of the province's complaint stream."""
+    return STREAM.format(prov=province)
+
+
+@dataclass
+class StoredComplaint:
+    """A complaint ready to store: plain fields and the two sealed parts."""
+
+    plain: dict
+    sealed_text: str
+    sealed_contact: str = ""
+    history: list = field(default_factory=list)
+
+    def to_fields(self) -> dict:
+        """Return the record's hash fields."""
+        fields = {k: str(self.plain.get(k, "")) for k in PLAIN_FIELDS}
+        fields["sealed_text"] = self.sealed_text
+        if self.sealed_contact:
+            fields["sealed_contact"] = self.sealed_contact
+        fields["status"] = "received"
+        fields["history"] = json.dumps(self.history or [["received", self.plain["created_at"]]])
+        return fields
+
+    def to_spool(self) -> dict:
+        return {"plain": self.plain, "sealed_text": self.sealed_text, "sealed_contact": self.sealed_contact}
+
+    @classmethod
+    def from_spool(cls, data: dict) -> "StoredComplaint":
+        return cls(plain=data["plain"], sealed_text=data["sealed_text"], sealed_contact=data.get("sealed_contact", ""))
+
+
+def write(client: redis.Redis, province: str, complaint: StoredComplaint) -> bool:
+    """Store the record and queue it for delivery; False if it was already stored."""
+    tracking = complaint.plain["tracking"]
+    args = [tracking]
+    for name, value in complaint.to_fields().items():
+        args += [name, value]
+    created = client.eval(_WRITE, 2, record_key(province, tracking), stream_key(province), *args)
+    return bool(created)
+
+
+def read(client: redis.Redis, province: str, tracking: str) -> dict | None:
+    """Return a record's fields as strings, or None."""
+    raw = client.hgetall(record_key(province, tracking))
+    if not raw:
+        return None
+    return {k.decode(): v.decode() for k, v in raw.items()}
+
+
+def set_status(client: redis.Redis, province: str, tracking: str, status: str, **extra: str) -> None:
+    """Move a complaint to *status* and append it to the record's history."""
+    key = record_key(province, tracking)
+    history = json.loads(client.hget(key, "history") or "[]")
+    history.append([status, time.time()])
+    client.hset(key, mapping={"status": status, "history": json.dumps(history), **extra})

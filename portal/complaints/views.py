@@ -1,0 +1,79 @@
+"""Blueprint for the complaint form and the receipt, inside a portal session."""
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, current_app, g, render_template, request
+
+from .. import sessions
+from ..splash import load_session_or_expired, page_context, site_of
+from ..tracking import display
+from . import service
+from .form import ComplaintForm, today_in_bali
+
+bp = Blueprint("complaints", __name__)
+log = logging.getLogger(__name__)
+
+
+def prefilled_form(site) -> ComplaintForm:
+    """A fresh form with the place taken from the site and today's date."""
+    form = ComplaintForm()
+    form.incident_date.data = today_in_bali().isoformat()
+    if site:
+        form.desa.data, form.kecamatan.data, form.kabupaten.data = site.desa, site.kecamatan, site.kabupaten
+    form.started.data = service.new_form_stamp()
+    return form
+
+
+def render_form(form: ComplaintForm, session, site, *, problem: str = "", status: int = 200):
+    return render_template("complaints/form.html", form=form, problem=problem,
+                           **page_context(session, site)), status
+
+
+@bp.get("/p/<token>/lapor")
+def complaint_form(token: str):
+    """Show the quick complaint form."""
+    session, error = load_session_or_expired(token)
+    if error:
+        return error
+    site = site_of(session)
+    return render_form(prefilled_form(site), session, site)
+
+
+@bp.post("/p/<token>/lapor")
+def submit(token: str):
+    """Validate and store a complaint, then show the receipt."""
+    session, error = load_session_or_expired(token)
+    if error:
+        return error
+    site = site_of(session)
+    form = ComplaintForm(request.form)
+    stamp = service.read_form_stamp(form.started.data)
+    if stamp is None:
+        form.started.data = service.new_form_stamp()
+        return render_form(form, session, site, problem="expired", status=400)
+    started, nonce = stamp
+    if form.website.data:
+        # A bot filled the hidden field: answer like a success, store nothing.
+        log.info("honeypot hit at site %s", session.site_id or "unknown")
+        return render_receipt(service.tracking_for(nonce), session, site, stored=False)
+    if not form.validate():
+        return render_form(form, session, site, status=422)
+    try:
+        service.check_fill_time(started)
+        service.check_rate(device=session.device, site_id=session.site_id)
+    except service.TooFast:
+        return render_form(form, session, site, problem="too_fast", status=429)
+    except service.RateLimited:
+        return render_form(form, session, site, problem="rate_limited", status=429)
+    tracking = service.tracking_for(nonce)
+    service.save(service.build(tracking=tracking, form=form, session=session, site=site))
+    if tracking not in session.complaints:
+        session.complaints.append(tracking)
+        sessions.update(session)
+    return render_receipt(tracking, session, site)
+
+
+def render_receipt(tracking: str, session, site, *, stored: bool = True):
+    return render_template("complaints/receipt.html", tracking=display(tracking), tracking_raw=tracking,
+                           lapor_url=current_app.config["LAPOR_URL"], **page_context(session, site))

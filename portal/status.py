@@ -1,0 +1,65 @@
+"""The public status page of a complaint: progress only, nothing personal."""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
+
+from .complaints import store
+from .i18n import LANGUAGE_NAMES, LANGUAGES, choose_language
+from .redis import DOWN_ERRORS, get_redis, report_failure
+from .tracking import display, normalize
+
+bp = Blueprint("status", __name__)
+STEPS = ("received", "forwarded", "answered")
+WITA = timezone(timedelta(hours=8))
+#: Record fields the status page may show; everything else stays out of the template.
+PUBLIC_FIELDS = ("status", "kind", "created_at", "lapor_id", "lapor_url")
+
+
+def public_view(record: dict) -> dict:
+    """Reduce a complaint record to what anyone holding its number may see."""
+    view = {k: record.get(k, "") for k in PUBLIC_FIELDS}
+    view["history"] = [
+        (step, datetime.fromtimestamp(float(at), WITA)) for step, at in json.loads(record.get("history", "[]"))
+    ]
+    reached = {step for step, _ in view["history"]} | {record.get("status", "received")}
+    view["steps"] = [(step, step in reached) for step in STEPS]
+    return view
+
+
+@bp.get("/status")
+def lookup():
+    """A form to type a tracking number."""
+    g.lang = choose_language(request.args.get("lang"))
+    number = request.args.get("tn", "")
+    if number:
+        canonical = normalize(number)
+        if canonical:
+            return redirect(url_for("status.show", number=display(canonical), lang=g.lang), code=303)
+        return _page("status/lookup.html", 400, number=number, invalid=True)
+    return _page("status/lookup.html", 200, number="", invalid=False)
+
+
+@bp.get("/status/<number>")
+def show(number: str):
+    """Show where a complaint is: received, forwarded, answered."""
+    g.lang = choose_language(request.args.get("lang"))
+    canonical = normalize(number)
+    if canonical is None:
+        return _page("status/lookup.html", 404, number=number, invalid=True)
+    try:
+        record = store.read(get_redis(), current_app.config["PROVINCE"], canonical)
+    except DOWN_ERRORS:
+        report_failure()
+        return _page("status/unavailable.html", 503, number=display(canonical))
+    if record is None:
+        # Maybe still in the local spool: it will appear once Redis has it.
+        return _page("status/lookup.html", 404, number=display(canonical), invalid=False, unknown=True)
+    return _page("status/show.html", 200, number=display(canonical), complaint=public_view(record))
+
+
+def _page(template: str, status: int, **context):
+    languages = [(code, LANGUAGE_NAMES[code]) for code in LANGUAGES]
+    return render_template(template, lang=g.lang, languages=languages, **context), status

