@@ -35,8 +35,7 @@ def captive_api(token: str | None = None):
         return _captive_response(body)
     body["user-portal-url"] = _public(url_for("splash.landing", token=session.token))
     if session.granted:
-        minutes = current_app.config["DEFAULT_MINUTES"]
-        remaining = int(session.granted + minutes * 60 - time.time())
+        remaining = int(session.granted + session.minutes * 60 - time.time())
         if remaining > 0:
             body = {"captive": False, "seconds-remaining": remaining,
                     "venue-info-url": body["venue-info-url"], "can-extend-session": False}

@@ -36,6 +36,7 @@ class PortalSession:
     campaign: str = ""
     created: float = field(default_factory=time.time)
     granted: float = 0.0
+    minutes: int = 0
     complaints: list[str] = field(default_factory=list)
 
     @property
@@ -65,14 +66,27 @@ def fallback_token(session: PortalSession) -> str:
     return FALLBACK_PREFIX + get_crypto().seal(json.loads(session.to_json()))
 
 
+def fallback_blob(session: PortalSession) -> str:
+    """Return a copy of a durable session that its pages carry, bound to its token.
+
+    If Redis dies mid-journey, the next form post still carries the session,
+    so the resident can file a complaint and get online.
+    """
+    return get_crypto().seal({"token": session.token, **json.loads(session.to_json())})
+
+
 def save(session: PortalSession, pipe=None) -> None:
     """Store *session* for ``SESSION_TTL`` seconds (on *pipe* if given)."""
     target = pipe if pipe is not None else get_redis()
     target.set(KEY.format(session.token), session.to_json(), ex=current_app.config["SESSION_TTL"])
 
 
-def load(token: str) -> PortalSession | None:
-    """Return the session of *token*, or None if it expired or never existed."""
+def load(token: str, fallback: str = "") -> PortalSession | None:
+    """Return the session of *token*, or None if it expired or never existed.
+
+    *fallback* is the page's copy (see :func:`fallback_blob`), used only when
+    Redis cannot be reached.
+    """
     if not token or len(token) > 4096:
         return None
     if token.startswith(FALLBACK_PREFIX):
@@ -85,8 +99,20 @@ def load(token: str) -> PortalSession | None:
         raw = get_redis().get(KEY.format(token))
     except DOWN_ERRORS:
         report_failure()
-        return None
+        return _from_fallback(token, fallback)
     return PortalSession.from_json(token, raw) if raw else None
+
+
+def _from_fallback(token: str, fallback: str) -> PortalSession | None:
+    if not fallback or len(fallback) > 4096:
+        return None
+    try:
+        data = get_crypto().unseal(fallback, ttl=current_app.config["SESSION_TTL"])
+    except (InvalidToken, ValueError, TypeError):
+        return None
+    if data.pop("token", None) != token:
+        return None
+    return PortalSession.from_json(token, json.dumps(data))
 
 
 def update(session: PortalSession) -> PortalSession:

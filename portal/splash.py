@@ -120,7 +120,7 @@ def open_session(arrived: Arrival, site) -> PortalSession:
 
 def load_session_or_expired(token: str):
     """Return the session of *token*, or an error response telling the resident what to do."""
-    session = sessions.load(token)
+    session = sessions.load(token, request.values.get("fb", ""))
     if session is None:
         g.lang = choose_language(request.values.get("lang"))
         return None, render_error("errors/session_expired.html", 410)
@@ -135,6 +135,7 @@ def page_context(session: PortalSession, site) -> dict:
     """What every page of a session shows: the place and the language switch."""
     g.visit_token = session.token
     return {
+        "fallback": sessions.fallback_blob(session) if session.durable else "",
         "visit": session,
         "site": site,
         "languages": [(code, LANGUAGE_NAMES[code]) for code in LANGUAGES],
@@ -176,14 +177,15 @@ def connect(token: str):
         return error
     site = site_of(session)
     hook = hotspot_hooks.get_hook(session.arrival.vendor)
+    settings = site_settings(site)
     try:
-        grant = hook.authorize(session.arrival, site_settings(site))
+        grant = hook.authorize(session.arrival, settings)
     except HookError as error:
         log.error("grant failed at site %s (%s): %s", session.site_id or "unknown",
                   session.arrival.vendor, error)
         return render_error("errors/grant_failed.html", 502, visit=session,
                             retry_url=url_for("splash.landing", token=session.token))
-    record_grant(session)
+    record_grant(session, settings.minutes)
     if grant.kind == "redirect":
         return redirect(grant.url, code=303)
     if grant.kind == "form":
@@ -191,9 +193,10 @@ def connect(token: str):
     return render_template("splash/online.html", grant=grant, **page_context(session, site))
 
 
-def record_grant(session: PortalSession) -> None:
-    """Mark the session granted and count the grant."""
+def record_grant(session: PortalSession, minutes: int) -> None:
+    """Mark the session granted for *minutes* and count the grant."""
     session.granted = time.time()
+    session.minutes = minutes
     event = events.make_event("grant", site_id=session.site_id, campaign=session.campaign,
                               lang=session.lang, device=session.device)
     if session.durable:

@@ -123,8 +123,11 @@ class Resident:
         return response
 
     def form_stamp(self, lang=None):
+        """Open the complaint form; return its signed stamp (and keep its session copy)."""
         query = f"?lang={lang}" if lang else ""
         page = self.client.get(f"/p/{self.token}/lapor{query}").get_data(as_text=True)
+        fallback = re.search(r'name="fb" value="([^"]+)"', page)
+        self.fallback = fallback.group(1) if fallback else ""
         return re.search(r'name="started" value="([^"]+)"', page).group(1)
 
     def complaint(self, **changes):
@@ -145,6 +148,7 @@ class Resident:
         fields.update(changes)
         if "started" not in fields:
             fields["started"] = self.form_stamp()
+            fields.setdefault("fb", self.fallback)
         return {k: v for k, v in fields.items() if v is not None}
 
     def submit(self, **changes):

@@ -137,6 +137,7 @@ def save(complaint: store.StoredComplaint) -> str:
             events.replay_event(client, event)
         report_success()
         log.info("complaint %s stored (site %s)", complaint.plain["tracking"], complaint.plain["site_id"])
+        _replay_if_pending()
         return "redis"
     except DOWN_ERRORS:
         report_failure()
@@ -145,6 +146,15 @@ def save(complaint: store.StoredComplaint) -> str:
     spool.append("event", event)
     log.warning("complaint %s spooled: Redis unreachable", complaint.plain["tracking"])
     return "spool"
+
+
+def _replay_if_pending() -> None:
+    """Redis answers again: move what was spooled meanwhile (the worker does this too)."""
+    if current_app.extensions["portal_spool"].pending():
+        try:
+            replay_spool()
+        except DOWN_ERRORS:
+            report_failure()
 
 
 def replay_spool() -> int:
