@@ -8,6 +8,8 @@ Two login modes, chosen per site:
   ``login-by=trial`` on the hotspot profile. Works without JavaScript.
 - ``account``: a shared hotspot user; the password is sent plain (PAP) or as
   the CHAP response when the router supplied ``chap-id``/``chap-challenge``.
+- ``rest``: the portal logs the client in itself over RouterOS v7 REST, for
+  sites whose router it can reach (see :mod:`hotspot_hooks.mikrotik_rest`).
 
 Nothing the router posts is signed (gateways.md §1.1), so the portal treats
 every field as untrusted input.
@@ -54,6 +56,7 @@ class MikrotikHook:
     """Adapter for MikroTik RouterOS Hotspot (v6 and v7)."""
 
     vendor: ClassVar[str] = "mikrotik"
+    # Browser-side by default; a site in login_mode "rest" makes authorize() call its router.
     server_side: ClassVar[bool] = False
 
     def parse_arrival(self, args: Mapping[str, str], *, settings: SiteSettings | None = None) -> Arrival:
@@ -86,6 +89,10 @@ class MikrotikHook:
 
     def authorize(self, arrival: Arrival, settings: SiteSettings) -> Grant:
         """Return the browser action that logs the client in on the router."""
+        if settings.login_mode == "rest":
+            from .mikrotik_rest import rest_login  # only REST sites pay for the import
+
+            return rest_login(arrival, settings)
         login_url = arrival.extra["login_url"]
         dst = arrival.original_url
         if settings.login_mode in ("", "trial"):

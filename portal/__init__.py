@@ -22,8 +22,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     if app.config["PROXY_COUNT"]:
         n = int(app.config["PROXY_COUNT"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n)
-    if not app.logger.handlers or not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if app.logger.level == logging.NOTSET:
+        # Module loggers (portal.*) propagate to Flask's handler on the "portal" logger.
+        app.logger.setLevel(logging.INFO)
 
     from . import crypto, i18n, redis
     from .sites import SiteCache
@@ -35,15 +36,25 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.extensions["portal_sites"] = SiteCache()
     app.extensions["portal_spool"] = Spool(os.path.join(app.config["VAR_DIR"], "spool"))
 
-    from . import captive, cli, errors, splash, status
+    from . import captive, cli, errors, radius_api, splash, status
     from .complaints import views as complaint_views
 
     app.register_blueprint(splash.bp)
     app.register_blueprint(complaint_views.bp)
     app.register_blueprint(status.bp)
     app.register_blueprint(captive.bp)
+    app.register_blueprint(radius_api.bp)
+    from . import gateway_routes
+
+    app.register_blueprint(gateway_routes.bp)
+    from . import gateway_api
+
+    app.register_blueprint(gateway_api.bp)  # authmon, WiFiDog auth/ping/portal, heartbeats (issue 3)
     errors.init_app(app)
     cli.init_app(app)
+    from . import delivery
+
+    delivery.init_app(app)  # worker CLI, receiver callbacks, /metrics (issue 4)
     return app
 
 

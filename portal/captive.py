@@ -60,6 +60,12 @@ def readyz():
     return {"status": "ready", "redis": redis_state, "spool_pending": spool.pending()}
 
 
+@bp.get("/favicon.ico")
+def favicon():
+    """Browsers ask on every page; answer with nothing rather than a 404 page over a weak link."""
+    return "", 204, {"Cache-Control": "public, max-age=604800"}
+
+
 @bp.get("/")
 def home():
     """Where a resident lands without a gateway redirect: point them at the status lookup."""

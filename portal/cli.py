@@ -58,3 +58,4 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(sites_cli)
     app.cli.add_command(spool_cli)
     app.cli.add_command(keys_cli)
+    from . import site_admin_cli  # noqa: F401  (adds sites set/show/secret/config, keys rotate)

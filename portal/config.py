@@ -35,6 +35,17 @@ class Defaults:
     MIKROTIK_LOGIN_MODE = "trial"  # trial | account (shared hotspot user)
     MIKROTIK_USERNAME = ""
     MIKROTIK_PASSWORD = ""
+    OPENNDS_FASKEY = ""          # fleet faskey of openNDS FAS levels 1-4; a site's own faskey secret overrides
+
+    # RADIUS login mode (site setting login_mode = "radius"; deploy/freeradius/).
+    RADIUS_API_TOKEN = ""        # shared secret FreeRADIUS sends; empty refuses every call
+    RADIUS_CREDENTIAL_TTL = 120  # seconds a one-time credential lives (capped at SESSION_TTL)
+    RADIUS_ACCOUNTING_TTL = 86400  # seconds an accounting record is kept after the session
+    RADIUS_INTERIM_INTERVAL = 300  # Acct-Interim-Interval sent to gateways; 0 leaves theirs
+
+    # Delivery to SP4N LAPOR! and other channels (portal/delivery/).
+    DELIVERY_CONFIG = ""         # path of the JSON/TOML channel file; secrets by *_env reference
+    METRICS_TOKEN = ""           # bearer token for /metrics; empty turns /metrics off
 
     # Privacy notice (PDP law: purpose, retention, rights, the DPO's contact).
     PRIVACY_NOTICE_VERSION = "2026-11-v1"

@@ -50,6 +50,10 @@ class EmbeddedRedis:
     def start(self, timeout: float = 10.0) -> "EmbeddedRedis":
         """Start the server and wait until it answers PING."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        if self._answers():
+            # A server left running on this directory (its launcher was killed): reuse it
+            # rather than start a second one on the same AOF.
+            return self
         args = [
             self.binary,
             "--port", "0",
@@ -63,7 +67,9 @@ class EmbeddedRedis:
             "--loglevel", "warning",
             "--logfile", str(self.data_dir / "redis.log"),
         ]
-        self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL)
+        # Own session: Ctrl-C in the terminal must not stop Redis before the web
+        # server and the worker have finished with it; stop() does that in order.
+        self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + timeout
         client = redis.Redis(unix_socket_path=str(self.socket), socket_timeout=1)
         while time.monotonic() < deadline:
@@ -75,6 +81,14 @@ class EmbeddedRedis:
             except (redis.ConnectionError, redis.TimeoutError, FileNotFoundError):
                 time.sleep(0.05)
         raise RuntimeError("redis-server did not answer in time")
+
+    def _answers(self) -> bool:
+        if not self.socket.exists():
+            return False
+        try:
+            return bool(redis.Redis(unix_socket_path=str(self.socket), socket_timeout=1).ping())
+        except (redis.ConnectionError, redis.TimeoutError, OSError):
+            return False
 
     def stop(self, *, kill: bool = False) -> None:
         """Stop the server (SIGKILL when *kill*, to simulate a crash)."""

@@ -40,6 +40,20 @@ def dev_secrets(var: Path) -> dict[str, str]:
     return values
 
 
+def seed_example_sites(url: str) -> None:
+    """On the embedded (development) Redis only: load example sites into an empty registry."""
+    import redis
+
+    from .sites import RECORDS, import_sites, parse_csv
+
+    client = redis.Redis.from_url(url)
+    if client.hlen(RECORDS) == 0:
+        example = ROOT / "deploy" / "sites.example.csv"
+        sites = parse_csv(example.read_text(encoding="utf-8"))
+        import_sites(client, sites)
+        print(f"loaded {len(sites)} example sites from {example.relative_to(ROOT)}", flush=True)
+
+
 def main() -> int:
     """Start Redis (if embedded), the web server and the worker; wait for a signal."""
     var = Path(os.environ.get("PORTAL_VAR_DIR", ROOT / "var")).resolve()
@@ -51,6 +65,7 @@ def main() -> int:
         embedded = EmbeddedRedis(var / "redis").start()
         env["PORTAL_REDIS_URL"] = embedded.url
         print(f"embedded Redis on {embedded.url} (AOF in {var / 'redis'})", flush=True)
+        seed_example_sites(embedded.url)
     port = env.get("PORT", "8080")
     env.setdefault("PORTAL_PUBLIC_URL", f"http://127.0.0.1:{port}")
     python = sys.executable

@@ -18,13 +18,14 @@ from flask import Blueprint, abort, current_app, g, redirect, render_template, r
 import hotspot_hooks
 from hotspot_hooks import Arrival, ArrivalError, HookError, SignatureError, UnknownVendorError
 
-from . import events, sessions
+from . import events, radius, sessions
 from .campaigns import campaign_for, campaign_template
 from .crypto import get_crypto
 from .errors import render_error
 from .i18n import LANGUAGE_NAMES, LANGUAGES, choose_language
 from .redis import DOWN_ERRORS, get_redis, report_failure
 from .sessions import PortalSession
+from .site_secrets import open_secrets
 from .sites import grant_settings
 
 bp = Blueprint("splash", __name__)
@@ -68,17 +69,29 @@ def grant_defaults() -> dict:
 @bp.route("/hotspot/<vendor>", methods=["GET", "POST"])
 def arrival(vendor: str):
     """A phone arrives from its gateway: open a session and show the landing page."""
+    return arrive(vendor, request.values.to_dict())
+
+
+def arrive(vendor: str, params: dict):
+    """Handle an arrival with *params*; vendor routes with their own paths call this too."""
     g.lang = choose_language(request.values.get("lang"))
     try:
         hook = hotspot_hooks.get_hook(vendor)
     except UnknownVendorError:
         abort(404)
-    params = request.values.to_dict()
+    from . import gateway_api  # signed vendors: raw request, replay check, gateway outcomes
+
+    signed = getattr(hook, "signed", False)
+    if signed:
+        params = {**params, **gateway_api.request_fields()}
     try:
-        arrived = hook.parse_arrival(params)
+        # Fleet-wide secrets first: openNDS levels 2/3 encrypt the very name that finds the site.
+        arrived = hook.parse_arrival(params, settings=site_settings(None) if signed else None)
         site = find_site(vendor, arrived.gateway_id)
-        if site is not None and getattr(hook, "signed", False):
+        if site is not None and signed:
             arrived = hook.parse_arrival(params, settings=site_settings(site))
+            if not gateway_api.claim_nonce(vendor, hook, arrived):
+                raise SignatureError("replayed arrival (nonce seen before)")
     except SignatureError as error:
         log.warning("refused %s arrival: %s", vendor, error)
         return render_error("errors/forged.html", 403)
@@ -87,6 +100,8 @@ def arrival(vendor: str):
         return render_error("errors/arrival_problem.html", 400)
     if site is None:
         log.warning("arrival from unregistered %s gateway %r", vendor, arrived.gateway_id)
+    if arrived.extra.get("outcome"):
+        return gateway_api.render_outcome(arrived, site)
     session = open_session(arrived, site)
     return render_landing(session, site)
 
@@ -131,11 +146,13 @@ def load_session_or_expired(token: str):
     return session, None
 
 
-def page_context(session: PortalSession, site) -> dict:
+def page_context(session: PortalSession, site, *, fallback: str | None = None) -> dict:
     """What every page of a session shows: the place and the language switch."""
     g.visit_token = session.token
+    if fallback is None:
+        fallback = sessions.fallback_blob(session) if session.durable else ""
     return {
-        "fallback": sessions.fallback_blob(session) if session.durable else "",
+        "fallback": fallback,
         "visit": session,
         "site": site,
         "languages": [(code, LANGUAGE_NAMES[code]) for code in LANGUAGES],
@@ -143,12 +160,34 @@ def page_context(session: PortalSession, site) -> dict:
     }
 
 
+# The landing page differs between residents of one site only in the session token and its
+# copy, so it is rendered once per (campaign, language, site) and the two are filled in.
+TOKEN_MARK = "tok0landing0mark0tok"
+FALLBACK_MARK = "fb0landing0mark0fb"
+LANDING_CACHE_SIZE = 4096
+
+
 def render_landing(session: PortalSession, site):
     """Render the campaign with the complaint link and the connect button."""
+    if not session.durable:  # Redis is down: rare, render in full
+        return _render_landing(session, site, fallback="")
+    cache = current_app.extensions.setdefault("portal_landing_cache", {})
+    key = (session.campaign, g.lang, site.site_id if site else "")
+    hit = cache.get(key)
+    if hit is None or hit[0] is not site:  # a reloaded registry brings new Site objects
+        if len(cache) >= LANDING_CACHE_SIZE:
+            cache.clear()
+        marked = PortalSession(token=TOKEN_MARK, arrival=session.arrival, campaign=session.campaign)
+        hit = cache[key] = (site, _render_landing(marked, site, fallback=FALLBACK_MARK))
+    g.visit_token = session.token
+    return hit[1].replace(TOKEN_MARK, session.token).replace(FALLBACK_MARK, sessions.fallback_blob(session))
+
+
+def _render_landing(session: PortalSession, site, *, fallback: str) -> str:
     return render_template(
         "splash/landing.html",
         campaign=campaign_template(session.campaign),
-        **page_context(session, site),
+        **page_context(session, site, fallback=fallback),
     )
 
 
@@ -164,8 +203,9 @@ def landing(token: str):
 def site_settings(site):
     """Return the grant settings of *site* (deployment defaults for an unknown site)."""
     secrets = {"password": current_app.config["MIKROTIK_PASSWORD"]}
-    if site is not None and site.secrets:
-        secrets.update(get_crypto().unseal(site.secrets))
+    if current_app.config["OPENNDS_FASKEY"]:
+        secrets["faskey"] = current_app.config["OPENNDS_FASKEY"]
+    secrets.update(open_secrets(get_crypto(), site))  # {} and an operator log line if undecryptable
     return grant_settings(site, defaults=grant_defaults(), secrets=secrets)
 
 
@@ -179,7 +219,13 @@ def connect(token: str):
     hook = hotspot_hooks.get_hook(session.arrival.vendor)
     settings = site_settings(site)
     try:
+        if settings.login_mode == radius.LOGIN_MODE:  # a one-time credential, checked by FreeRADIUS
+            settings = radius.login_settings(session, settings)
         grant = hook.authorize(session.arrival, settings)
+        if grant.kind == "gateway":  # the router asks the portal: record the grant for it first
+            from . import gateway_api
+
+            grant = gateway_api.hand_over(session, grant, settings.minutes)
     except HookError as error:
         log.error("grant failed at site %s (%s): %s", session.site_id or "unknown",
                   session.arrival.vendor, error)
@@ -190,6 +236,8 @@ def connect(token: str):
         return redirect(grant.url, code=303)
     if grant.kind == "form":
         return render_template("splash/grant_form.html", grant=grant, **page_context(session, site))
+    if grant.kind == "gateway":
+        return gateway_api.render_handed_over(session, site, grant)
     return render_template("splash/online.html", grant=grant, **page_context(session, site))
 
 

@@ -24,7 +24,7 @@ def app_config(app_config):
 
 
 def test_form_sent_too_fast_is_refused_with_input_kept(resident, redis):
-    resident.arrive()
+    resident.arrive(headers={"Accept-Language": "en"})
     response = resident.submit()  # the stamp is fresh: under 3 s
     html = response.get_data(as_text=True)
     assert response.status_code == 429
@@ -56,7 +56,7 @@ def test_tampered_stamp_asks_to_send_again(resident, redis):
 
 
 def test_device_limit(resident, app, redis):
-    resident.arrive()
+    resident.arrive(headers={"Accept-Language": "en"})
     for n in range(2):
         assert resident.submit(started=stamp_from(app, 5, f"d-{n}")).status_code == 200
     response = resident.submit(started=stamp_from(app, 5, "d-3"))

@@ -83,7 +83,7 @@ def test_resubmitting_the_same_form_stores_one_complaint(resident, redis):
 
 
 def test_unknown_site_still_lets_the_resident_online(resident):
-    response = resident.arrive(identity="not-registered-router")
+    response = resident.arrive(identity="not-registered-router", headers={"Accept-Language": "en"})
     assert response.status_code == 200
     assert "not registered" in response.get_data(as_text=True)
     grant = resident.connect()
@@ -92,7 +92,7 @@ def test_unknown_site_still_lets_the_resident_online(resident):
 
 
 def test_malformed_arrival_gets_a_clear_page(client):
-    response = client.post("/hotspot/mikrotik", data={"identity": "x", "link-login-only": "javascript:alert(1)"})
+    response = client.post("/hotspot/mikrotik", data={"identity": "x", "link-login-only": "javascript:alert(1)", "lang": "en"})
     assert response.status_code == 400
     assert "incomplete information" in response.get_data(as_text=True)
 
@@ -102,6 +102,6 @@ def test_unknown_vendor_is_a_page_not_a_500(client):
 
 
 def test_expired_session_explains_what_to_do(client):
-    response = client.get("/p/doesnotexist")
+    response = client.get("/p/doesnotexist?lang=en")
     assert response.status_code == 410
     assert "expired" in response.get_data(as_text=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime, timedelta, timezone
 
-from wtforms import BooleanField, Form, HiddenField, RadioField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, Form, HiddenField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
 from ..i18n import lazy_gettext as _l
@@ -48,10 +48,10 @@ def today_in_bali() -> date:
 class ComplaintForm(Form):
     """What a resident fills in; ``website`` is a honeypot and ``started`` a signed timestamp."""
 
-    kind = RadioField(_l("Type"), choices=KINDS, default="pengaduan",
-                      validators=[InputRequired(_l("Choose the type of report."))])
-    category = SelectField(_l("Topic"), choices=CATEGORIES,
-                           validators=[InputRequired(_l("Choose a topic."))])
+    # Plain fields checked against KINDS/CATEGORIES below; the template renders the
+    # radios and the select itself (no JavaScript, labels from the catalogs).
+    kind = StringField(_l("Type"), default="pengaduan", validators=[InputRequired(_l("Choose the type of report."))])
+    category = StringField(_l("Topic"), validators=[InputRequired(_l("Choose a topic."))])
     body = TextAreaField(_l("What happened?"), validators=[
         InputRequired(_l("Tell us what happened.")),
         Length(min=BODY_MIN, max=BODY_MAX,

@@ -9,7 +9,7 @@ from .. import sessions
 from ..splash import load_session_or_expired, page_context, site_of
 from ..tracking import display
 from . import service
-from .form import ComplaintForm, today_in_bali
+from .form import CATEGORIES, KINDS, ComplaintForm, today_in_bali
 
 bp = Blueprint("complaints", __name__)
 log = logging.getLogger(__name__)
@@ -26,7 +26,7 @@ def prefilled_form(site) -> ComplaintForm:
 
 
 def render_form(form: ComplaintForm, session, site, *, problem: str = "", status: int = 200):
-    return render_template("complaints/form.html", form=form, problem=problem,
+    return render_template("complaints/form.html", form=form, problem=problem, kinds=KINDS, categories=CATEGORIES,
                            **page_context(session, site)), status
 
 

@@ -1,0 +1,206 @@
+"""openNDS (OpenWrt) Forwarding Authentication Service, security levels 0–4 (gateways.md §2).
+
+What the router sends, by ``fas_secure_enabled``:
+
+- 0: ``authaction``, ``tok``, ``gatewayname``, ``redir``, ``clientip`` in clear;
+- 1 and 4: ``fas=<base64 payload>`` (anyone can build it: nothing is signed);
+- 2 and 3: ``fas=<base64(base64(AES-256-CBC))>&iv=<16 chars>`` under the faskey: the
+  only authenticity openNDS offers, so a payload that does not decrypt is refused.
+
+The payload is ``name=value`` pairs joined by ``", "`` with URL-encoded values.
+
+How access is granted:
+
+- levels 0–2: the browser GETs ``http://<gatewayaddress>/<authdir>/?tok=<rhid>&redir=…``;
+- levels 3/4 (**authmon**): the router polls the portal; :meth:`OpenndsHook.authorize`
+  returns a ``"gateway"`` grant carrying the auth-list entry the portal queues for it.
+
+The site chooses with ``options["fas_secure_enabled"]``; when set, an arrival in another
+format is refused (a downgrade from AES to plain base64 would drop the only check).
+Levels 2/3 encrypt the gateway's name, so the site is unknown until the payload is
+decrypted: the first parse uses the fleet faskey (``PORTAL_OPENNDS_FASKEY``).
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import re
+from typing import ClassVar, Mapping
+from urllib.parse import unquote, urlencode, urlsplit
+
+from cryptography.hazmat.primitives import padding
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+from .base import Arrival, ArrivalError, Grant, SignatureError, SiteSettings
+from .urls import normalize_mac, safe_http_url
+
+QUERY_SEPARATOR = ", "
+#: Passed to BinAuth on the router with each authmon authorization; carries no personal data.
+AUTHMON_CUSTOM = base64.b64encode(b"bali-wifi-portal").decode()
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_TOKEN = re.compile(r"^[0-9a-f]{8}$")
+_IV = re.compile(r"^[0-9A-Za-z]{16}$")
+_HOSTPORT = re.compile(r"^[A-Za-z0-9.\-]{1,253}(:[0-9]{1,5})?$")
+_AUTHDIR = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
+#: fas_secure_enabled -> the arrival format the router uses at that level.
+_FORMAT = {"0": "0", "1": "1", "4": "1", "2": "2", "3": "2"}
+
+
+def _aes(faskey: str, iv: str) -> Cipher:
+    # PHP's openssl_* NUL-pads a short key and AES-256 uses the first 32 bytes of a
+    # long one; the IV is the 16 ASCII characters themselves (openNDS#438, #653).
+    key = faskey.encode()[:32].ljust(32, b"\0")
+    return Cipher(algorithms.AES(key), modes.CBC(iv.encode("ascii")))
+
+
+def decrypt_payload(fas: str, iv: str, faskey: str) -> str:
+    """Decrypt a level 2/3 ``fas`` value; raises SignatureError when it does not decrypt."""
+    try:
+        ciphertext = base64.b64decode(base64.b64decode(fas, validate=True), validate=True)
+        decryptor = _aes(faskey, iv).decryptor()
+        unpadder = padding.PKCS7(128).unpadder()
+        padded = decryptor.update(ciphertext) + decryptor.finalize()
+        return (unpadder.update(padded) + unpadder.finalize()).decode("utf-8")
+    except (binascii.Error, ValueError, UnicodeDecodeError) as error:
+        raise SignatureError("openNDS payload does not decrypt with this faskey") from error
+
+
+def encrypt_payload(plain: str, iv: str, faskey: str) -> str:
+    """Encrypt like the router does (tests and lab tools build level 2/3 arrivals with it)."""
+    padder = padding.PKCS7(128).padder()
+    encryptor = _aes(faskey, iv).encryptor()
+    body = encryptor.update(padder.update(plain.encode()) + padder.finalize()) + encryptor.finalize()
+    return base64.b64encode(base64.b64encode(body)).decode()
+
+
+def rhid(hid: str, faskey: str) -> str:
+    """Return the token the router accepts for *hid*: sha256_hex(hid ‖ faskey)."""
+    return hashlib.sha256((hid + faskey).encode()).hexdigest()
+
+
+def gateway_hash(encoded_name: str) -> str:
+    """Return authmon's ``gatewayhash``: sha256_hex of the still URL-encoded gateway name."""
+    return hashlib.sha256(encoded_name.strip().encode()).hexdigest()
+
+
+def parse_payload(text: str) -> dict[str, str]:
+    """Split ``name=value, name=value`` into a dict (values stay URL-encoded)."""
+    pairs = {}
+    for part in text.split(QUERY_SEPARATOR):
+        name, sep, value = part.partition("=")
+        if sep and name.strip():
+            pairs[name.strip()] = value.strip()
+    return pairs
+
+
+def auth_entry(token: str, settings: SiteSettings) -> str:
+    """Return the authmon auth-list entry: rhid, minutes, kbit/s up/down, kB up/down, custom."""
+    quota_kb = max(settings.quota_mb, 0) * 1000  # openNDS counts 1000 kB per MB
+    return " ".join(str(v) for v in (
+        token, max(settings.minutes, 0), max(settings.upload_kbps, 0), max(settings.download_kbps, 0),
+        quota_kb, quota_kb, AUTHMON_CUSTOM))
+
+
+def _level(settings: SiteSettings | None) -> str:
+    return (settings.options.get("fas_secure_enabled", "") if settings else "").strip()
+
+
+class OpenndsHook:
+    """Adapter for openNDS FAS at every security level."""
+
+    vendor: ClassVar[str] = "opennds"
+    server_side: ClassVar[bool] = False
+    #: Levels 2/3 are encrypted under the faskey: parse again with the site's settings.
+    signed: ClassVar[bool] = True
+
+    def parse_arrival(self, args: Mapping[str, str], *, settings: SiteSettings | None = None) -> Arrival:
+        """Decode (and at levels 2/3 decrypt) what the router sent."""
+        if args.get("fas"):
+            fas = args["fas"].replace(" ", "+")  # a form decoder may have turned '+' into ' '
+            if args.get("iv"):
+                fmt = "2"
+                iv = args["iv"]
+                if not _IV.match(iv):
+                    raise SignatureError("openNDS iv must be 16 characters")
+                faskey = settings.secrets.get("faskey", "") if settings else ""
+                if not faskey:
+                    raise SignatureError("encrypted openNDS arrival but no faskey is configured")
+                payload = parse_payload(decrypt_payload(fas, iv, faskey))
+            else:
+                fmt, iv = "1", ""
+                try:
+                    payload = parse_payload(base64.b64decode(fas, validate=True).decode("utf-8"))
+                except (binascii.Error, ValueError, UnicodeDecodeError):
+                    raise ArrivalError("openNDS fas is not base64") from None
+            arrival = self._from_payload(payload, fmt, iv)
+        elif args.get("tok"):
+            fmt = "0"
+            arrival = self._from_clear(args)
+        else:
+            raise ArrivalError("openNDS sent neither fas nor tok")
+        expected = _FORMAT.get(_level(settings))
+        if expected and expected != fmt:
+            raise SignatureError(f"openNDS arrival in level-{fmt} format, site expects level {_level(settings)}")
+        return arrival
+
+    def _from_payload(self, payload: Mapping[str, str], fmt: str, iv: str) -> Arrival:
+        hid = payload.get("hid", "")
+        if not _HEX64.match(hid):
+            # A garbled decryption rarely yields a well-formed hid: treat it as forged.
+            raise SignatureError("openNDS payload has no valid hid")
+        address = payload.get("gatewayaddress", "")
+        if not _HOSTPORT.match(address):
+            raise ArrivalError("openNDS payload has no usable gatewayaddress")
+        authdir = payload.get("authdir", "") or "opennds_auth"
+        if not _AUTHDIR.match(authdir):
+            raise ArrivalError("malformed openNDS authdir")
+        encoded_name = payload.get("gatewayname", "")
+        return Arrival(
+            vendor=self.vendor,
+            gateway_id=unquote(encoded_name).strip()[:128],
+            client_mac=normalize_mac(payload.get("clientmac")),
+            client_ip=payload.get("clientip", "").strip()[:45],
+            original_url=safe_http_url(unquote(payload.get("originurl", ""))),
+            extra={"format": fmt, "hid": hid, "gatewayaddress": address, "authdir": authdir,
+                   "gatewayhash": gateway_hash(encoded_name), **({"iv": iv} if iv else {})},
+        )
+
+    def _from_clear(self, args: Mapping[str, str]) -> Arrival:
+        token = args.get("tok", "")
+        if not _TOKEN.match(token):
+            raise ArrivalError("malformed openNDS tok")
+        action = safe_http_url(args.get("authaction"))
+        if not action:
+            raise ArrivalError("openNDS level 0 sent no usable authaction")
+        parts = urlsplit(action)
+        return Arrival(
+            vendor=self.vendor,
+            gateway_id=(args.get("gatewayname") or "").strip()[:128],
+            client_ip=(args.get("clientip") or "").strip()[:45],
+            original_url=safe_http_url(args.get("redir")),
+            extra={"format": "0", "tok": token, "auth_url": f"{parts.scheme}://{parts.netloc}{parts.path}"},
+        )
+
+    def replay_key(self, arrival: Arrival) -> str:
+        """Return the per-redirect nonce of a verified arrival: the random iv of levels 2/3."""
+        return arrival.extra.get("iv", "")
+
+    def authorize(self, arrival: Arrival, settings: SiteSettings) -> Grant:
+        """Send the browser to the router's auth URL, or hand an authmon entry to the portal."""
+        extra = arrival.extra
+        redir = arrival.original_url
+        if extra.get("format") == "0":
+            query = {"tok": extra["tok"], **({"redir": redir} if redir else {})}
+            return Grant(kind="redirect", url=f"{extra['auth_url']}?{urlencode(query)}")
+        faskey = settings.secrets.get("faskey", "")
+        if not faskey:
+            raise ArrivalError("no faskey configured for this openNDS site")
+        token = rhid(extra["hid"], faskey)
+        if _level(settings) in ("3", "4") or settings.login_mode == "authmon":
+            return Grant(kind="gateway", url=redir, fields={
+                "protocol": "authmon", "queue": extra["gatewayhash"], "id": token,
+                "entry": auth_entry(token, settings)})
+        query = {"tok": token, **({"redir": redir} if redir else {})}
+        return Grant(kind="redirect",
+                     url=f"http://{extra['gatewayaddress']}/{extra['authdir']}/?{urlencode(query)}")

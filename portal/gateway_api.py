@@ -1,0 +1,336 @@
+"""What routers (not residents) call: openNDS authmon, WiFiDog auth/ping/portal, heartbeats.
+
+Also the portal side of two resident-journey steps that need Redis, which adapters
+may not touch:
+
+- replay protection: a signed hook names a nonce (:meth:`replay_key`) and the portal
+  claims it once with ``SET … NX EX``;
+- ``Grant(kind="gateway")``: the adapter asks the portal to tell the router. For
+  openNDS authmon the entry is queued per gateway until the router's poll
+  acknowledges it; for WiFiDog the token is bound to the session's device.
+
+Keys: ``portal:nonce:<vendor>:<hash>``, ``portal:authmon:<gatewayhash>`` (hash rhid ->
+"<queued at> <entry>"), ``portal:authmon:ack:<rhid>``, ``portal:wifidog:tok:<hash>``.
+Each is one key per operation, so all of this works unchanged on Redis Cluster.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import logging
+import re
+import time
+from urllib.parse import quote
+
+from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
+
+import hotspot_hooks
+from hotspot_hooks import Arrival, Grant, HookError
+from hotspot_hooks.coovachilli import RAW_QUERY, REQUEST_URL
+from hotspot_hooks.urls import normalize_mac
+from hotspot_hooks.wifidog import auth_reply
+
+from . import heartbeat, splash
+from .crypto import InvalidToken, get_crypto
+from .errors import render_error
+from .i18n import LANGUAGE_NAMES, LANGUAGES, choose_language
+from .redis import DOWN_ERRORS, get_redis, report_failure
+
+bp = Blueprint("gateway_api", __name__)
+log = logging.getLogger(__name__)
+
+NONCE = "portal:nonce:{}:{}"
+REPLAY_TTL = 86400            # a nonce is refused again for a day
+AUTHMON_QUEUE = "portal:authmon:{}"
+AUTHMON_ACK = "portal:authmon:ack:{}"
+AUTHMON_TTL = 600             # an entry the router has not fetched by then is dropped
+WIFIDOG_TOKEN = "portal:wifidog:tok:{}"
+WIFIDOG_GRACE = 300           # seconds to reach the gateway's /wifidog/auth after the grant
+WAIT_REFRESH = 2              # seconds between checks on the "wait a moment" page
+WAIT_TRIES = 30
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_TIME = re.compile(r"^[0-9]{9,11}$")
+
+
+def _text(body: str, status: int = 200):
+    return body, status, {"Content-Type": "text/plain; charset=utf-8", "Cache-Control": "no-store"}
+
+
+def _digest(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()[:32]
+
+
+# --- the resident journey's Redis steps ---------------------------------------------------------
+
+def request_fields() -> dict:
+    """The raw request as signed hooks verify it (CoovaChilli's md covers the exact query)."""
+    return {RAW_QUERY: request.query_string.decode("latin-1"), REQUEST_URL: request.base_url}
+
+
+def claim_nonce(vendor: str, hook, arrived: Arrival) -> bool:
+    """Return False if the arrival's nonce was seen before (a replay); True otherwise."""
+    replay_key = getattr(hook, "replay_key", None)
+    nonce = replay_key(arrived) if replay_key else ""
+    if not nonce:
+        return True
+    try:
+        return bool(get_redis().set(NONCE.format(vendor, _digest(nonce)), "1", nx=True, ex=REPLAY_TTL))
+    except DOWN_ERRORS:
+        report_failure()
+        log.warning("replay check skipped for a %s arrival: Redis is unavailable", vendor)
+        return True
+
+
+def render_outcome(arrived: Arrival, site):
+    """Show what the gateway reported (CoovaChilli res=success/already/logoff/failed)."""
+    outcome = arrived.extra["outcome"]
+    retry_url = ""
+    if outcome == "failed":
+        # chilli sent a fresh challenge with the failure: a new session can log in again.
+        retry_url = url_for("splash.landing", token=splash.open_session(arrived, site).token)
+    return render_template("splash/gateway_outcome.html", outcome=outcome, retry_url=retry_url,
+                           continue_url=arrived.original_url, **_page(site))
+
+
+def hand_over(session, grant: Grant, minutes: int) -> Grant:
+    """Record what the router will ask about for a ``"gateway"`` grant; other grants pass."""
+    if grant.kind != "gateway":
+        return grant
+    protocol = grant.fields.get("protocol")
+    try:
+        client = get_redis()
+        if protocol == "authmon":
+            queue = AUTHMON_QUEUE.format(grant.fields["queue"])
+            with client.pipeline(transaction=False) as pipe:
+                pipe.hset(queue, grant.fields["id"], f"{time.time():.0f} {grant.fields['entry']}")
+                pipe.expire(queue, AUTHMON_TTL)
+                pipe.execute()
+        elif protocol == "wifidog":
+            record = {"site": session.site_id, "gw": session.arrival.gateway_id.lower(),
+                      "device": session.device, "until": time.time() + minutes * 60 + WIFIDOG_GRACE}
+            client.set(WIFIDOG_TOKEN.format(_digest(grant.fields["token"])), json.dumps(record),
+                       ex=minutes * 60 + WIFIDOG_GRACE)
+        else:
+            raise HookError(f"unknown gateway grant protocol {protocol!r}")
+    except DOWN_ERRORS as error:
+        report_failure()
+        raise HookError("Redis is unavailable: the gateway could not be told about the grant") from error
+    return grant
+
+
+def render_handed_over(session, site, grant: Grant):
+    """Send the browser on after a ``"gateway"`` grant: to the gateway, or to the wait page."""
+    if grant.fields.get("protocol") == "wifidog":
+        return redirect(grant.url, code=303)
+    return render_template("splash/gateway_wait.html", refresh=WAIT_REFRESH,
+                           wait_url=url_for("gateway_api.wait", token=session.token, n=1),
+                           **splash.page_context(session, site))
+
+
+@bp.get("/p/<token>/wait")
+def wait(token: str):
+    """Until the router has fetched the authorization, ask the browser to check again."""
+    session, error = splash.load_session_or_expired(token)
+    if error:
+        return error
+    site = splash.site_of(session)
+    retry = url_for("splash.landing", token=session.token)
+    try:
+        grant = hotspot_hooks.get_hook(session.arrival.vendor).authorize(session.arrival, splash.site_settings(site))
+        if grant.kind != "gateway" or grant.fields.get("protocol") != "authmon":
+            return redirect(retry, code=303)
+        client = get_redis()
+        if client.exists(AUTHMON_ACK.format(grant.fields["id"])):
+            return render_template("splash/online.html", grant=Grant(kind="done", url=session.arrival.original_url),
+                                   **splash.page_context(session, site))
+        pending = client.hexists(AUTHMON_QUEUE.format(grant.fields["queue"]), grant.fields["id"])
+    except (HookError, *DOWN_ERRORS):
+        pending = False
+    tries = request.args.get("n", type=int) or 1
+    if pending and tries < WAIT_TRIES:
+        return render_template("splash/gateway_wait.html", refresh=WAIT_REFRESH,
+                               wait_url=url_for("gateway_api.wait", token=session.token, n=tries + 1),
+                               **splash.page_context(session, site))
+    log.warning("authmon grant at site %s was not fetched by the router", session.site_id or "unknown")
+    return render_error("errors/grant_failed.html", 504, visit=session, retry_url=retry)
+
+
+def _page(site) -> dict:
+    if "lang" not in g:
+        g.lang = choose_language(request.args.get("lang"))
+    return {"site": site, "lang": g.lang, "languages": [(c, LANGUAGE_NAMES[c]) for c in LANGUAGES]}
+
+
+# --- openNDS authmon ----------------------------------------------------------------------------
+
+@bp.post("/hotspot/opennds")
+def opennds_post():
+    """authmon polls the FAS URL itself; anything else posted there is a resident's arrival."""
+    if "auth_get" in request.form:
+        return authmon()
+    return splash.arrival("opennds")
+
+
+def _authmon_payload(raw: str) -> str:
+    # authmon sends "none" or "* rhid…" in clear (older) or base64 of it (newer).
+    raw = raw.strip()
+    if raw in ("", "none") or raw.startswith("*"):
+        return raw
+    try:
+        return base64.b64decode(raw, validate=True).decode("ascii").strip()
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        return raw
+
+
+@bp.post("/gateway/opennds/authmon")
+def authmon():
+    """Answer openNDS authmon: clear, view (auth list or acknowledgements), list, deauthed."""
+    action = request.form.get("auth_get", "")
+    gatewayhash = request.form.get("gatewayhash", "").strip().lower()
+    if not _HEX64.match(gatewayhash):
+        return _text("ERROR: gatewayhash missing", 400)
+    if action in ("deauthed", "custom"):
+        return _text("ack")  # the payload names clients: neither kept nor logged
+    if action not in ("clear", "view", "list"):
+        return _text("ERROR: unknown auth_get", 400)
+    queue = AUTHMON_QUEUE.format(gatewayhash)
+    payload = _authmon_payload(request.form.get("payload", "none"))
+    try:
+        client = get_redis()
+        if action == "clear":
+            client.delete(queue)
+            return _text("ack")
+        if payload.startswith("*"):
+            return _text(_acknowledge(client, queue, payload[1:].split()))
+        entries = _fresh_entries(client, queue)
+        if action == "list" and entries:
+            client.hdel(queue, *entries)
+    except DOWN_ERRORS:
+        report_failure()
+        return _text("ERROR: portal storage unavailable", 503)
+    # authmon reads "*" then one rawurlencoded entry per space (authmon.sh strips "* ").
+    return _text("".join(["*", *(" " + quote(e, safe="") for e in entries.values())]))
+
+
+def _fresh_entries(client, queue: str) -> dict[str, str]:
+    """Return rhid -> entry of the queue, dropping entries older than AUTHMON_TTL."""
+    now, fresh, stale = time.time(), {}, []
+    for rhid, value in client.hgetall(queue).items():
+        queued, _, entry = value.decode().partition(" ")
+        if now - float(queued) < AUTHMON_TTL:
+            fresh[rhid.decode()] = entry
+        else:
+            stale.append(rhid)
+    if stale:
+        client.hdel(queue, *stale)
+    return fresh
+
+
+def _acknowledge(client, queue: str, rhids: list[str]) -> str:
+    """Drop acknowledged entries and remember them for the residents' wait pages."""
+    rhids = [r for r in (x.lower() for x in rhids) if _HEX64.match(r)]
+    with client.pipeline(transaction=False) as pipe:
+        for rhid in rhids:
+            pipe.hdel(queue, rhid)
+        removed = pipe.execute()
+    with client.pipeline(transaction=False) as pipe:
+        for rhid, gone in zip(rhids, removed):
+            if gone:  # only entries we queued: an ack cannot invent a grant
+                pipe.set(AUTHMON_ACK.format(rhid), "1", ex=AUTHMON_TTL)
+        pipe.execute()
+    return "ack"
+
+
+# --- WiFiDog -------------------------------------------------------------------------------------
+
+@bp.route("/wifidog/login/", methods=["GET", "POST"])
+def wifidog_login():
+    """WiFiDog's default login path: the resident's arrival."""
+    return splash.arrival("wifidog")
+
+
+@bp.get("/wifidog/auth/")
+def wifidog_auth():
+    """Answer the gateway's token check with ``Auth: 1`` only for the granted device."""
+    stage = request.args.get("stage", "")
+    token = request.args.get("token", "")
+    if not token or len(token) > 256:
+        return _text(auth_reply(0))
+    key = WIFIDOG_TOKEN.format(_digest(token))
+    try:
+        client = get_redis()
+        if stage == "logout":
+            client.delete(key)
+            return _text(auth_reply(0))
+        raw = client.get(key)
+    except DOWN_ERRORS:
+        report_failure()
+        return _text(auth_reply(-1))
+    if raw is None:
+        return _text(auth_reply(0))
+    record = json.loads(raw)
+    mac = normalize_mac(request.args.get("mac"))
+    gateway = request.args.get("gw_id", "").strip().lower()
+    if not mac or get_crypto().device_id(mac) != record["device"] or (gateway and gateway != record["gw"]):
+        return _text(auth_reply(0))  # the token was granted to another device or gateway
+    if time.time() > record["until"]:
+        client.delete(key)
+        return _text(auth_reply(0))
+    return _text(auth_reply(1))
+
+
+@bp.get("/wifidog/ping/")
+def wifidog_ping():
+    """Answer ``Pong`` and record the heartbeat of the gateway's site."""
+    site = splash.find_site("wifidog", request.args.get("gw_id", "").strip())
+    if site is not None:
+        _record_heartbeat(site.site_id, heartbeat.clean_load(request.args.get("sys_load")), "wifidog")
+    return _text("Pong")
+
+
+@bp.get("/wifidog/portal/")
+def wifidog_portal():
+    """Where the gateway sends the browser after ``Auth: 1``."""
+    site = splash.find_site("wifidog", request.args.get("gw_id", "").strip())
+    return render_template("splash/online.html", grant=Grant(kind="done"), **_page(site))
+
+
+# --- signed heartbeat ----------------------------------------------------------------------------
+
+@bp.get("/gateway/heartbeat/<site_id>")
+def signed_heartbeat(site_id: str):
+    """Record a heartbeat whose HMAC ``sig`` matches the site's ``heartbeat_key``."""
+    site = splash.site_cache().get(splash.redis_or_none(), site_id)
+    try:
+        key = splash.site_settings(site).secrets.get("heartbeat_key", "") if site else ""
+    except (InvalidToken, ValueError):
+        key = ""
+    t, sig = request.args.get("t", ""), request.args.get("sig", "").lower()
+    load = request.args.get("load", "")
+    if not key or not hmac.compare_digest(heartbeat.signature(key, site_id, t, load if t else ""), sig):
+        return _text("forbidden", 403)  # one answer for unknown sites and bad signatures
+    if t:
+        if not _TIME.match(t) or abs(time.time() - int(t)) > heartbeat.MAX_SKEW:
+            return _text("stale", 403)
+        try:
+            if not get_redis().set(NONCE.format("heartbeat", _digest(f"{site_id}|{t}")), "1",
+                                   nx=True, ex=2 * heartbeat.MAX_SKEW):
+                return _text("replayed", 403)
+        except DOWN_ERRORS:
+            report_failure()
+            return _text("unavailable", 503)
+    if not _record_heartbeat(site_id, heartbeat.clean_load(load), "signed"):
+        return _text("unavailable", 503)
+    return _text("ok")
+
+
+def _record_heartbeat(site_id: str, load: str, via: str) -> bool:
+    try:
+        heartbeat.record(get_redis(), province=current_app.config["PROVINCE"], site_id=site_id, load=load, via=via)
+        return True
+    except DOWN_ERRORS:
+        report_failure()
+        return False

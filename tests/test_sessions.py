@@ -1,0 +1,36 @@
+"""Portal sessions: serialisation, fallback copies and tokens."""
+from __future__ import annotations
+
+import dataclasses
+
+from hotspot_hooks import Arrival
+from portal import sessions
+from portal.sessions import PortalSession
+
+
+def sample() -> PortalSession:
+    arrival = Arrival(vendor="mikrotik", gateway_id="hs-1", client_mac="70:8A:09:65:4D:EC",
+                      client_ip="10.5.50.2", original_url="http://example.com/", extra={"login_url": "http://10.5.50.1/login"})
+    return PortalSession(token="t" * 24, arrival=arrival, site_id="BALI-0001", lang="ban", device="abc",
+                         campaign="c", granted=1.5, minutes=30, complaints=["X"])
+
+
+def test_to_dict_covers_every_field():
+    names = {f.name for f in dataclasses.fields(PortalSession)} - {"token"}
+    assert set(sample().to_dict()) == names
+
+
+def test_round_trip_through_json():
+    session = sample()
+    again = PortalSession.from_json(session.token, session.to_json())
+    assert again == session
+
+
+def test_fallback_copy_is_bound_to_its_token(app):
+    with app.test_request_context():
+        session = sample()
+        blob = sessions.fallback_blob(session)
+        assert "70:8A" not in blob  # encrypted, not just encoded
+        assert sessions._from_fallback(session.token, blob) == session
+        assert sessions._from_fallback("another-token-entirely", blob) is None
+        assert sessions._from_fallback(session.token, blob[:-4] + "AAAA") is None
