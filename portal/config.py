@@ -49,7 +49,7 @@ class Defaults:
 
     # Privacy notice (PDP law: purpose, retention, rights, the DPO's contact).
     PRIVACY_NOTICE_VERSION = "2026-11-v1"
-    RETENTION_DAYS = 90          # personal data kept after delivery, then erased
+    RETENTION_DAYS = 90          # days text, name and contact are kept after delivery
     DPO_NAME = "Pejabat Pelindungan Data Pribadi, Diskominfos Provinsi Bali"
     DPO_EMAIL = "ppdp@diskominfos.baliprov.go.id"
     LAPOR_URL = "https://www.lapor.go.id"

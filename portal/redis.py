@@ -11,6 +11,8 @@ import time
 
 import redis
 from flask import Flask, current_app
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 EXTENSION = "portal_redis"
 
@@ -48,6 +50,10 @@ def connect(url: str, *, pool_size: int = 32, timeout: float = 0.5) -> redis.Red
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
         health_check_interval=30,
+        # One immediate retry on a broken connection: after a Redis restart every pooled
+        # connection is stale, and each would otherwise fail once and re-open the breaker.
+        retry=Retry(NoBackoff(), 1),
+        retry_on_error=[redis.ConnectionError],
     )
     return redis.Redis(connection_pool=pool)
 
@@ -77,8 +83,13 @@ def raw_client() -> redis.Redis:
 
 
 def report_failure() -> None:
-    """Open the breaker after a Redis error seen by a caller."""
-    current_app.extensions[EXTENSION][1].trip()
+    """Open the breaker after a Redis error seen by a caller, and drop pooled connections."""
+    client, breaker = current_app.extensions[EXTENSION]
+    # Callers report RedisUnavailable (the breaker itself) as a failure too; re-tripping on
+    # those would keep the breaker open for as long as requests keep coming.
+    if not breaker.open:
+        breaker.trip()
+        client.connection_pool.disconnect()
 
 
 def report_success() -> None:

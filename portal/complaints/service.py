@@ -139,12 +139,13 @@ def save(complaint: store.StoredComplaint) -> str:
         log.info("complaint %s stored (site %s)", complaint.plain["tracking"], complaint.plain["site_id"])
         _replay_if_pending()
         return "redis"
-    except DOWN_ERRORS:
+    except DOWN_ERRORS as error:
         report_failure()
+        reason = type(error).__name__
     spool = current_app.extensions["portal_spool"]
     spool.append("complaint", complaint.to_spool())
     spool.append("event", event)
-    log.warning("complaint %s spooled: Redis unreachable", complaint.plain["tracking"])
+    log.warning("complaint %s spooled: Redis unreachable (%s)", complaint.plain["tracking"], reason)
     return "spool"
 
 

@@ -11,6 +11,7 @@ import time
 
 import redis
 
+from .. import key_rotation
 from . import state
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,7 @@ def purge_expired(client: redis.Redis, province: str, *, retention_days: float, 
     return erased
 
 
+@key_rotation.rotator("complaints")
 def rotate_complaints(client: redis.Redis, crypto) -> int:
     """Re-encrypt every complaint's sealed fields under the newest data key; return fields rewritten.
 

@@ -69,13 +69,15 @@ end
 
 def parse_wrk(output: str) -> dict:
     """Requests/s, p50 and p99 (ms), non-2xx/3xx count and socket errors from wrk --latency."""
-    def ms(text: str) -> float:
-        value, unit = re.match(r"([\d.]+)(\w+)", text).groups()
+    def ms(percentile: str) -> float:
+        found = re.search(percentile + r"%\s+([\d.]+)(us|ms|s|m)\b", output)
+        if not found:  # wrk prints no distribution when nothing completed
+            return float("nan")
+        value, unit = found.groups()
         return float(value) * {"us": 0.001, "ms": 1, "s": 1000, "m": 60000}[unit]
 
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
-    p50 = ms(re.search(r"50%\s+(\S+)", output).group(1))
-    p99 = ms(re.search(r"99%\s+(\S+)", output).group(1))
+    p50, p99 = ms("50"), ms("99")
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
     return {"rps": rps, "p50": p50, "p99": p99, "bad": int(bad.group(1)) if bad else 0,

@@ -3,7 +3,7 @@
 1. Start a Redis (AOF, fsync always) in a temporary directory, the stand-in LAPOR! on 127.0.0.1
    (answers 500, hangs, drops connections, accepts and then loses its answer, answers late), gunicorn
    on a loopback port, and two delivery workers (``flask --app portal deliver``).
-2. Submit 1,000 complaints from 8 threads, each the resident's way: POST /hotspot/mikrotik, GET and
+2. Submit 1,000 complaints from 8 paced threads, each the resident's way: POST /hotspot/mikrotik, GET and
    POST /p/<token>/lapor, reading the tracking number from the receipt.
 3. Chaos, by complaints submitted: past 200, while a delivery is in flight, worker 1 is SIGKILLed
    (restarted a second later); at 400 Redis is SIGKILLed and stays down until 550, so those
@@ -15,6 +15,7 @@
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -40,6 +41,9 @@ from tests.delivery.standins import Receiver
 ROOT = Path(__file__).resolve().parent.parent.parent
 TOTAL = int(os.environ.get("CHAOS_COMPLAINTS", 1000))
 THREADS = 8
+#: Seconds each submitting thread rests between complaints: spreads 1,000 over ~25 s, so the
+#: outages below fall in the middle of the submissions instead of after them.
+PACE = float(os.environ.get("CHAOS_PACE", 0.2))
 CALLBACK_SECRET = "chaos-callback-secret"
 MODES = ["ok"] * 70 + ["fail500"] * 8 + ["hang"] * 4 + ["drop"] * 6 + ["accept_drop"] * 6 + ["slow_accept"] * 6
 STARTED = re.compile(r'name="started" value="([^"]+)"')
@@ -199,6 +203,7 @@ class Run:
             with self.lock:
                 self.accepted.add(tracking)
                 self.submitted += 1
+            time.sleep(PACE)
 
     def wait(self, condition, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
@@ -236,7 +241,12 @@ class Run:
 
 def main() -> int:
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="portal-chaos-") as tmp:
+    # CHAOS_KEEP=1 keeps the logs (web.log, chaos-*.log, redis/) for a post-mortem.
+    keep = os.environ.get("CHAOS_KEEP")
+    with (contextlib.nullcontext(tempfile.mkdtemp(prefix="portal-chaos-")) if keep
+          else tempfile.TemporaryDirectory(prefix="portal-chaos-")) as tmp:
+        if keep:
+            print(f"logs kept in {tmp}", flush=True)
         run = Run(Path(tmp))
         run.start()
         run.note(f"gunicorn on {run.url}, stand-in LAPOR! on {run.receiver.url}, 2 workers")
@@ -248,8 +258,9 @@ def main() -> int:
                 thread.start()
             for thread in threads:
                 thread.join()
-            spooled = (Path(tmp) / "web.log").read_text(errors="replace").count("spooled: Redis unreachable")
-            run.note(f"{len(run.accepted)} complaints submitted ({spooled} went to the spool)")
+            log = (Path(tmp) / "web.log").read_text(errors="replace")
+            spooled = set(re.findall(r"complaint (\w+) spooled: Redis unreachable", log)) & run.accepted
+            run.note(f"{len(run.accepted)} complaints submitted ({len(spooled)} of them went to the spool)")
             deadline = time.monotonic() + 180
             while time.monotonic() < deadline and not run.accepted <= set(run.receiver.stored):
                 time.sleep(0.5)
