@@ -1,8 +1,20 @@
 """gunicorn settings for the portal (see the comments for why each value).
 
 Workers = cores: on 2-core machines 2×cores+1 was never faster and up to 28%
-slower (docs/performance.md). The worker class is chosen in `make bench`
-figures written in README.md.
+slower (docs/performance.md).
+
+Worker class: gthread, chosen by `make bench` (2 cores, 50 connections, Redis
+with appendfsync always, median of 3 passes; README.md has the table):
+
+    class    landing req/s  landing p99  complaint req/s  floor req/s  floor p99
+    sync          1,368        90 ms          719             2,220        48 ms
+    gthread       1,426        76 ms          577             2,862        43 ms
+    gevent        1,740       119 ms          704             4,676       595 ms
+
+gthread has the best landing tail, overlaps the requests that wait on Redis's
+fsync, and does not stall on a slow client the way a sync worker does; gevent
+was fastest but its tail under load was 5-10x worse (as performance.md found)
+and it adds a dependency.
 """
 import multiprocessing
 import os

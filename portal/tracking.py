@@ -1,7 +1,7 @@
 """Short tracking numbers a resident can read aloud or copy from a phone screen.
 
 Eight random symbols from Crockford's base-32 alphabet (no I, L, O or U) and
-one check symbol (Luhn mod 32), shown as ``XXXX-XXXX-C``. The check symbol
+one check symbol (Luhn mod 32), shown as ``K7Q2-MX9D-R``. The check symbol
 catches every single mistyped symbol and most swapped neighbours. Reading is
 forgiving: case, spaces and dashes are ignored and O/I/L read as 0/1/1.
 """
@@ -41,5 +41,5 @@ def normalize(text: str) -> str | None:
 
 
 def display(number: str) -> str:
-    """Format a canonical tracking number as ``XXXX-XXXX-C``."""
+    """Format a canonical tracking number as ``K7Q2-MX9D-R``."""
     return f"{number[:4]}-{number[4:8]}-{number[8:]}"

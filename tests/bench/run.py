@@ -140,9 +140,10 @@ def prepare(server: Gunicorn, work: Path, count: int) -> dict[str, tuple[str, Pa
     return targets
 
 
-def bench(worker_class: str, *, passes: int, seconds: int, connections: int, sessions: int) -> dict:
+def bench(worker_class: str, *, passes: int, seconds: int, connections: int, sessions: int,
+          fsync: str = "always") -> dict:
     work = Path(tempfile.mkdtemp(prefix="portal-bench-"))
-    store = EmbeddedRedis(work / "redis").start()
+    store = EmbeddedRedis(work / "redis", fsync=fsync).start()
     client = redis.Redis.from_url(store.url)
     import_sites(client, parse_csv(DEMO_CSV.read_text(encoding="utf-8")))
     server = Gunicorn({
@@ -171,8 +172,8 @@ def bench(worker_class: str, *, passes: int, seconds: int, connections: int, ses
         shutil.rmtree(work, ignore_errors=True)
 
 
-def report(worker_class: str, results: dict, connections: int) -> None:
-    print(f"\n== gunicorn {worker_class}, {os.cpu_count()} workers, {connections} connections, "
+def report(worker_class: str, results: dict, connections: int, fsync: str) -> None:
+    print(f"\n== gunicorn {worker_class}, {os.cpu_count()} workers, appendfsync {fsync}, {connections} connections, "
           f"median of {len(results['floor'])} passes")
     print(f"{'target':<10} {'req/s':>8} {'(min-max)':>15} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
     medians = {}
@@ -197,14 +198,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--sessions", type=int, default=2000, help="distinct sessions for complaint/grant")
+    parser.add_argument("--fsync", default="always", help="Redis appendfsync policy (production: always)")
     args = parser.parse_args(argv)
     if not shutil.which("wrk"):
         print("make bench needs wrk: apt-get install wrk", file=sys.stderr)
         return 2
     for worker_class in args.classes.split(","):
         results = bench(worker_class, passes=args.passes, seconds=args.seconds,
-                        connections=args.connections, sessions=args.sessions)
-        report(worker_class, results, args.connections)
+                        connections=args.connections, sessions=args.sessions, fsync=args.fsync)
+        report(worker_class, results, args.connections, args.fsync)
     return 0
 
 
