@@ -20,7 +20,7 @@ import hashlib
 import hmac
 import re
 from typing import ClassVar, Mapping
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 from .base import Arrival, ArrivalError, Grant, SignatureError, SiteSettings
 from .urls import normalize_mac, safe_http_url
@@ -57,8 +57,12 @@ def pap_password(challenge_hex: str, password: str, uamsecret: str) -> str:
     return bytes(b ^ key[i % len(key)] for i, b in enumerate(password.encode())).hex()
 
 
-def verify_md(args: Mapping[str, str], uamsecret: str, uamserver: str = "") -> None:
-    """Raise SignatureError unless ``md`` signs the raw query under *uamsecret*."""
+def verify_md(args: Mapping[str, str], uamsecret: str, uamserver: str = "") -> dict[str, str]:
+    """Raise SignatureError unless ``md`` signs the raw query under *uamsecret*.
+
+    Returns the fields of the signed query itself (first value of each name): a form
+    body or anything else the portal merged into *args* is not covered by ``md``.
+    """
     query = args.get(RAW_QUERY, "")
     head, sep, md = query.rpartition("&md=")
     # chilli appends md last: anything after it was added by someone else.
@@ -67,6 +71,11 @@ def verify_md(args: Mapping[str, str], uamsecret: str, uamserver: str = "") -> N
     base = uamserver or args.get(REQUEST_URL, "")
     if not hmac.compare_digest(expected_md(f"{base}?{head}", uamsecret), md.upper()):
         raise SignatureError("CoovaChilli md does not match: forged or altered redirect")
+    signed: dict[str, str] = {}
+    # The raw query reaches us as latin-1 text of its bytes; its values are UTF-8 once unquoted.
+    for name, value in parse_qsl(head.encode("latin-1").decode("utf-8", "replace"), keep_blank_values=True):
+        signed.setdefault(name, value)
+    return signed
 
 
 class CoovachilliHook:
@@ -81,9 +90,11 @@ class CoovachilliHook:
         """Read chilli's redirect, verifying ``md`` when the site has a uamsecret."""
         uamsecret = settings.secrets.get("uamsecret", "") if settings else ""
         if uamsecret:
-            verify_md(args, uamsecret, settings.options.get("uamserver", ""))
+            args = verify_md(args, uamsecret, settings.options.get("uamserver", ""))
         res = (args.get("res") or "notyet").strip()
         extra = {"res": res if res in OUTCOMES else "notyet"}
+        if uamsecret:
+            extra["signed"] = "md"  # only a verified challenge is worth claiming as a nonce
         if extra["res"] != "notyet":
             extra["outcome"] = extra["res"]
         if extra["res"] == "failed" and args.get("reason") in _REASONS:
@@ -110,8 +121,10 @@ class CoovachilliHook:
         )
 
     def replay_key(self, arrival: Arrival) -> str:
-        """Return the challenge: chilli draws a fresh one for every login redirect."""
-        if arrival.extra.get("res") in ("notyet", "failed"):
+        """Return the challenge of a verified redirect: chilli draws a fresh one for each."""
+        # Anyone can build an unsigned redirect, so claiming its challenge protects nothing
+        # and would only refuse a resident who reloads the page.
+        if arrival.extra.get("signed") and arrival.extra.get("res") in ("notyet", "failed"):
             return arrival.extra.get("challenge", "")
         return ""
 

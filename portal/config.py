@@ -27,6 +27,7 @@ class Defaults:
 
     # Resident journey.
     SESSION_TTL = 900            # seconds a portal session lives
+    MAX_CONTENT_LENGTH = 64 * 1024  # bytes of a request body; larger ones get a 413 page unread
     DEFAULT_LANGUAGE = "id"
     MIN_FILL_SECONDS = 3         # a complaint form sent faster than this is a bot
     DEVICE_LIMIT = 3             # complaints per device per hour

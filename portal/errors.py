@@ -35,10 +35,17 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(413)
     def too_large(error):
-        return render_error("errors/bad_request.html", 413)
+        return render_error("errors/bad_request.html", 413, too_large=True)
 
     @app.errorhandler(500)
     def server_error(error):
         reference = secrets.token_hex(4)
-        log.exception("unhandled error, reference %s", reference)
+        # The route's pattern, never request.path: that holds the session token (/p/<token>/…).
+        rule = request.url_rule.rule if request.url_rule else "(no route)"
+        log.exception("unhandled error on %s %s, reference %s", request.method, rule, reference)
         return render_error("errors/server_error.html", 500, reference=reference)
+
+    def log_exception(exc_info) -> None:
+        """Flask's own line ("Exception on /p/<the token>/connect") is replaced by the one above."""
+
+    app.log_exception = log_exception

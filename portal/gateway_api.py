@@ -310,7 +310,9 @@ def signed_heartbeat(site_id: str):
         key = ""
     t, sig = request.args.get("t", ""), request.args.get("sig", "").lower()
     load = request.args.get("load", "")
-    if not key or not hmac.compare_digest(heartbeat.signature(key, site_id, t, load if t else ""), sig):
+    # Bytes: compare_digest raises TypeError on a str with non-ASCII characters (a 500).
+    if not key or not hmac.compare_digest(heartbeat.signature(key, site_id, t, load if t else "").encode(),
+                                          sig.encode()):
         return _text("forbidden", 403)  # one answer for unknown sites and bad signatures
     if t:
         if not _TIME.match(t) or abs(time.time() - int(t)) > heartbeat.MAX_SKEW:

@@ -101,8 +101,12 @@ def lang_url(code: str) -> str:
     from flask import url_for
 
     if request.method == "GET" and request.endpoint:
-        args = {k: v for k, v in request.args.items() if k != "lang"}
-        return url_for(request.endpoint, **(request.view_args or {}), **args, lang=code)
+        view_args = request.view_args or {}
+        # The query is the visitor's: url_for must not read its "_method"/"_external"/"_anchor"
+        # as options, nor a repeated view argument ("?token=") as a second value (a 500).
+        args = {k: v for k, v in request.args.items()
+                if k != "lang" and not k.startswith("_") and k not in view_args}
+        return url_for(request.endpoint, **view_args, **args, lang=code)
     token = g.get("visit_token")
     if token:
         return url_for("splash.landing", token=token, lang=code)

@@ -2,14 +2,15 @@
 
 When a site's settings say ``login_mode = "radius"``, the grant issues a random
 user name and password, kept in Redis for ``RADIUS_CREDENTIAL_TTL`` seconds and
-bound to the portal session's MAC and site. The browser's login form carries
+bound to the portal session's device and site. The browser's login form carries
 them to the gateway (the adapter's ``account`` mode), the gateway asks
 FreeRADIUS, and FreeRADIUS asks :mod:`portal.radius_api`.
 
 Keys (each command touches one key, so any of them may live on any Cluster shard):
 
-- ``portal:radius:cred:<user>``  string  JSON credential; holds the raw MAC, so its TTL
-  never exceeds ``SESSION_TTL``; deleted by its first successful login (single use)
+- ``portal:radius:cred:<user>``  string  JSON credential: the pseudonymous device id (never
+  the raw MAC: that lives only in the portal session), TTL at most ``SESSION_TTL``; deleted
+  by its first successful login (single use)
 - ``portal:radius:acct:<user>``  hash    the login's accounting: pseudonymous device id,
   site, session time, octets; no MAC, no IP
 """
@@ -55,7 +56,6 @@ class Credential:
 
     username: str
     password: str
-    mac: str
     site_id: str
     vendor: str
     device: str
@@ -69,7 +69,9 @@ class Credential:
 
     @classmethod
     def from_json(cls, text: str | bytes) -> "Credential":
-        return cls(**json.loads(text))
+        # Known fields only: a credential stored by an older release (with its "mac") still loads.
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in json.loads(text).items() if k in known})
 
 
 def credential_ttl() -> int:
@@ -87,7 +89,6 @@ def issue(session: PortalSession, settings: SiteSettings) -> Credential:
         # Hex only: survives every vendor's form encoding and md5.js's Latin-1 CHAP.
         username="p" + secrets.token_hex(8),
         password=secrets.token_hex(12),
-        mac=session.arrival.client_mac,
         site_id=session.site_id,
         vendor=session.arrival.vendor,
         device=session.device,

@@ -20,6 +20,7 @@ from flask import Blueprint, abort, current_app, jsonify, request
 from hotspot_hooks.urls import normalize_mac
 
 from . import radius
+from .crypto import get_crypto
 from .redis import DOWN_ERRORS, get_redis, report_failure
 
 bp = Blueprint("radius_api", __name__, url_prefix="/radius")
@@ -91,7 +92,9 @@ def authorize():
         credential = radius.lookup(client, attribute("User-Name"))
         if credential is None:
             return _refuse(404, "unknown, used or expired credential")
-        if normalize_mac(attribute("Calling-Station-Id")) != credential.mac:
+        # The credential keeps the device id (keyed hash of the MAC), never the MAC itself.
+        calling = normalize_mac(attribute("Calling-Station-Id"))
+        if not calling or get_crypto().device_id(calling) != credential.device:
             return _refuse(401, "device does not match the portal session", credential.site_id)
         if _other_site(credential):
             return _refuse(401, "gateway of another site", credential.site_id)

@@ -11,6 +11,7 @@ still ends with a resident who can get online.
 from __future__ import annotations
 
 import logging
+import re
 import time
 
 from flask import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
@@ -88,8 +89,14 @@ def arrive(vendor: str, params: dict):
         # Fleet-wide secrets first: openNDS levels 2/3 encrypt the very name that finds the site.
         arrived = hook.parse_arrival(params, settings=site_settings(None) if signed else None)
         site = find_site(vendor, arrived.gateway_id)
-        if site is not None and signed:
-            arrived = hook.parse_arrival(params, settings=site_settings(site))
+        if signed:
+            if site is not None:
+                first = arrived
+                arrived = hook.parse_arrival(params, settings=site_settings(site))
+                if arrived.gateway_id != first.gateway_id:
+                    # The site was found from fields its own signature does not cover.
+                    raise SignatureError("the verified arrival names another gateway")
+            # Also for an unregistered gateway: a fleet-key arrival is as replayable as any.
             if not gateway_api.claim_nonce(vendor, hook, arrived):
                 raise SignatureError("replayed arrival (nonce seen before)")
     except SignatureError as error:
@@ -228,7 +235,7 @@ def connect(token: str):
             grant = gateway_api.hand_over(session, grant, settings.minutes)
     except HookError as error:
         log.error("grant failed at site %s (%s): %s", session.site_id or "unknown",
-                  session.arrival.vendor, error)
+                  session.arrival.vendor, without_client(str(error), session.arrival))
         return render_error("errors/grant_failed.html", 502, visit=session,
                             retry_url=url_for("splash.landing", token=session.token))
     record_grant(session, settings.minutes)
@@ -239,6 +246,18 @@ def connect(token: str):
     if grant.kind == "gateway":
         return gateway_api.render_handed_over(session, site, grant)
     return render_template("splash/online.html", grant=grant, **page_context(session, site))
+
+
+def without_client(text: str, arrival: Arrival) -> str:
+    """*text* with the client's MAC and IP masked: controllers echo them in their errors."""
+    mac = arrival.client_mac.replace(":", "")
+    if len(mac) == 12:
+        # Any separator (":", "-", ".", none) and any case, as each vendor writes it.
+        pattern = r"[:.\-]?".join(re.escape(mac[i:i + 2]) for i in range(0, 12, 2))
+        text = re.sub(pattern, "<client-mac>", text, flags=re.IGNORECASE)
+    if arrival.client_ip:
+        text = re.sub(rf"(?<![\w.:]){re.escape(arrival.client_ip)}(?![\w.:])", "<client-ip>", text)
+    return text
 
 
 def record_grant(session: PortalSession, minutes: int) -> None:

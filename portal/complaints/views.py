@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, current_app, g, render_template, request
+from flask import Blueprint, current_app, render_template, request
 
 from .. import sessions
 from ..splash import load_session_or_expired, page_context, site_of
@@ -56,7 +56,7 @@ def submit(token: str):
     if form.website.data:
         # A bot filled the hidden field: answer like a success, store nothing.
         log.info("honeypot hit at site %s", session.site_id or "unknown")
-        return render_receipt(service.tracking_for(nonce), session, site, stored=False)
+        return render_receipt(service.tracking_for(nonce), session, site)
     if not form.validate():
         return render_form(form, session, site, status=422)
     try:
@@ -74,6 +74,6 @@ def submit(token: str):
     return render_receipt(tracking, session, site)
 
 
-def render_receipt(tracking: str, session, site, *, stored: bool = True):
+def render_receipt(tracking: str, session, site):
     return render_template("complaints/receipt.html", tracking=display(tracking), tracking_raw=tracking,
                            lapor_url=current_app.config["LAPOR_URL"], **page_context(session, site))

@@ -37,7 +37,9 @@ def status_callback():
     except SignatureError as error:
         log.warning("callback refused: %s", error)
         return jsonify(error="invalid signature"), 401
-    data = request.get_json(silent=True) or {}
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):  # a signed list or string is still not a status change
+        data = {}
     tracking = normalize(str(data.get("tracking", "")))
     status = data.get("status")
     if tracking is None or status not in ("forwarded", "answered"):

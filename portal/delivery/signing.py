@@ -42,10 +42,11 @@ def verify(secret: str, headers, body: bytes, *, window: int = DEFAULT_WINDOW, n
     signature = headers.get(SIGNATURE_HEADER, "")
     if not secret:
         raise SignatureError("no secret configured")
-    if not timestamp.isdigit() or not signature.startswith("v1="):
+    if not (timestamp.isascii() and timestamp.isdigit()) or not signature.startswith("v1="):
         raise SignatureError("missing or malformed signature headers")
     expected = "v1=" + digest(secret, timestamp, body)
-    if not hmac.compare_digest(expected, signature):
+    # Bytes: compare_digest raises TypeError on a str with non-ASCII characters.
+    if not hmac.compare_digest(expected.encode(), signature.encode()):
         raise SignatureError("bad signature")
     if abs((time.time() if now is None else now) - int(timestamp)) > window:
         raise SignatureError("timestamp outside the replay window")

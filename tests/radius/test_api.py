@@ -31,7 +31,9 @@ def test_connect_in_radius_mode_stores_a_short_lived_credential_bound_to_the_dev
     key = radius.CREDENTIAL.format(fields["username"])
     assert 0 < redis.ttl(key) <= 120
     stored = json.loads(redis.get(key))
-    assert stored["mac"] == MAC and stored["site_id"] == "BALI-0001"
+    assert stored["site_id"] == "BALI-0001" and len(stored["device"]) == 16
+    # Only the portal session holds the raw MAC; the credential binds to the device id.
+    assert "mac" not in stored and MAC.encode() not in redis.get(key).upper().replace(b"-", b":")
     assert stored["password"] == fields["password"] and stored["minutes"] == 30
     again = issue(resident)
     assert again["username"] != fields["username"] and again["password"] != fields["password"]
@@ -101,7 +103,7 @@ def test_nothing_personal_in_logs_or_left_in_redis(radius_app, client, resident,
 
 
 def test_reply_attributes_per_vendor():
-    base = dict(username="u", password="p", mac=MAC, site_id="S", device="d", minutes=0)
+    base = dict(username="u", password="p", site_id="S", device="d", minutes=0)
     assert radius.reply_attributes(radius.Credential(vendor="mikrotik", **base)) == {}
     mikrotik = radius.Credential(vendor="mikrotik", download_kbps=2048, quota_mb=4096, **{**base, "minutes": 60})
     assert radius.reply_attributes(mikrotik, interim_interval=300) == {
