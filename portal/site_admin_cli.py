@@ -6,6 +6,7 @@ line (shell history, ``ps``), and are only ever printed masked.
 from __future__ import annotations
 
 import sys
+from contextlib import contextmanager
 
 import click
 from flask import current_app
@@ -18,6 +19,16 @@ from .operator_kit import KitError, build_kit, render_text
 from .redis import raw_client
 from .site_secrets import SECRET_NAMES, SiteAdminError, masked_secrets, set_secret, set_setting, unset_secret
 from .sites import RECORDS, Site
+
+
+@contextmanager
+def operator_errors():
+    """Show a SiteAdminError as a one-line CLI error instead of a traceback."""
+    try:
+        yield
+    except SiteAdminError as error:
+        raise click.ClickException(str(error)) from None
+
 
 secret_cli = AppGroup("secret", help="Per-site secrets, sealed at rest.")
 sites_cli.add_command(secret_cli)
@@ -43,10 +54,8 @@ def sites_set(site_id: str, pairs: tuple[str, ...]) -> None:
         key, sep, value = pair.partition("=")
         if not sep:
             raise click.ClickException(f"{pair!r}: expected key=value")
-        try:
+        with operator_errors():
             set_setting(raw_client(), site_id, key.strip(), value.strip())
-        except SiteAdminError as error:
-            raise click.ClickException(str(error)) from None
         click.echo(f"{site_id}: {key.strip()} {'set' if value.strip() else 'removed'}")
     _done()
 
@@ -59,10 +68,8 @@ def sites_show(site_id: str) -> None:
     click.echo(f"{site.site_id}: {site.name} ({site.gateway_vendor} {site.gateway_id})")
     for key, value in sorted(site.settings.items()):
         click.echo(f"  {key} = {value}")
-    try:
+    with operator_errors():
         secrets = masked_secrets(get_crypto(), site)
-    except SiteAdminError as error:
-        raise click.ClickException(str(error)) from None
     for name, masked in secrets.items():
         click.echo(f"  secret {name} = {masked}")
 
@@ -76,10 +83,8 @@ def secret_set(site_id: str, name: str) -> None:
         value = click.prompt(f"{name} for {site_id}", hide_input=True, confirmation_prompt=True)
     else:
         value = sys.stdin.readline().rstrip("\r\n")
-    try:
+    with operator_errors():
         set_secret(raw_client(), get_crypto(), site_id, name, value)
-    except SiteAdminError as error:
-        raise click.ClickException(str(error)) from None
     _done()
     click.echo(f"{site_id}: secret {name} set ({len(value)} chars)")
 
@@ -89,10 +94,8 @@ def secret_set(site_id: str, name: str) -> None:
 @click.argument("name")
 def secret_unset(site_id: str, name: str) -> None:
     """Remove a secret from a site."""
-    try:
+    with operator_errors():
         unset_secret(raw_client(), get_crypto(), site_id, name)
-    except SiteAdminError as error:
-        raise click.ClickException(str(error)) from None
     _done()
     click.echo(f"{site_id}: secret {name} removed")
 
@@ -101,10 +104,8 @@ def secret_unset(site_id: str, name: str) -> None:
 @click.argument("site_id")
 def secret_list(site_id: str) -> None:
     """List a site's secrets, masked."""
-    try:
+    with operator_errors():
         secrets = masked_secrets(get_crypto(), _load(site_id))
-    except SiteAdminError as error:
-        raise click.ClickException(str(error)) from None
     for name, masked in secrets.items():
         click.echo(f"{name} = {masked}")
 

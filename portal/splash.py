@@ -222,6 +222,8 @@ def connect(token: str):
     session, error = load_session_or_expired(token)
     if error:
         return error
+    from . import gateway_api  # imports this module: bound at call time, not at import
+
     site = site_of(session)
     hook = hotspot_hooks.get_hook(session.arrival.vendor)
     settings = site_settings(site)
@@ -230,8 +232,6 @@ def connect(token: str):
             settings = radius.login_settings(session, settings)
         grant = hook.authorize(session.arrival, settings)
         if grant.kind == "gateway":  # the router asks the portal: record the grant for it first
-            from . import gateway_api
-
             grant = gateway_api.hand_over(session, grant, settings.minutes)
     except HookError as error:
         log.error("grant failed at site %s (%s): %s", session.site_id or "unknown",

@@ -23,16 +23,23 @@ def get(client: redis.Redis, province: str, entry_id: str) -> dict | None:
     return _decode(found[0][1]) if found else None
 
 
+def _letter(client: redis.Redis, province: str, entry_id: str) -> tuple[str, dict] | None:
+    """The tracking number and delivery keys of a dead letter, or None."""
+    fields = get(client, province, entry_id)
+    if fields is None:
+        return None
+    return fields["tracking"], state.keys(province, fields["tracking"])
+
+
 def retry(client: redis.Redis, province: str, entry_id: str) -> str | None:
     """Queue a dead letter again with fresh attempts; return its tracking number, or None.
 
     Channels that already took the complaint are not sent to again.
     """
-    fields = get(client, province, entry_id)
-    if fields is None:
+    found = _letter(client, province, entry_id)
+    if found is None:
         return None
-    tracking = fields["tracking"]
-    keys = state.keys(province, tracking)
+    tracking, keys = found
     with client.pipeline(transaction=True) as pipe:
         pipe.hset(keys["state"], "attempts", 0)
         pipe.xadd(keys["stream"], {"tracking": tracking})
@@ -43,11 +50,10 @@ def retry(client: redis.Redis, province: str, entry_id: str) -> str | None:
 
 def purge(client: redis.Redis, province: str, entry_id: str, *, now: float | None = None) -> str | None:
     """Give up on a dead letter; its personal data is then erased after the retention period."""
-    fields = get(client, province, entry_id)
-    if fields is None:
+    found = _letter(client, province, entry_id)
+    if found is None:
         return None
-    tracking = fields["tracking"]
-    keys = state.keys(province, tracking)
+    tracking, keys = found
     with client.pipeline(transaction=True) as pipe:
         pipe.xdel(keys["dead"], entry_id)
         pipe.zadd(keys["retention"], {tracking: time.time() if now is None else now}, nx=True)
