@@ -15,6 +15,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import LazyProxy, NullTranslations, Translations
 from flask import Flask, current_app, g, has_request_context, request
+from jinja2 import pass_context
 
 LANGUAGES = ("id", "en", "ban")
 #: Names shown in the language switch, each in its own language.
@@ -96,18 +97,28 @@ def init_app(app: Flask) -> None:
                 "languages": [(code, LANGUAGE_NAMES[code]) for code in LANGUAGES]}
 
 
-def lang_url(code: str) -> str:
-    """URL of the current page in language *code* (the session's landing page after a POST)."""
+#: Session pages that a language link may show again; any other session page (a receipt, a
+#: grant) links to the session's landing page instead.
+SESSION_PAGES = frozenset({"splash.landing", "complaints.complaint_form"})
+
+
+@pass_context
+def lang_url(context, code: str) -> str:
+    """URL of the current page in language *code*, built only from what this page shows.
+
+    On a session's pages the link names the session of the page being rendered (its
+    ``visit`` and ``fallback``), never the request's own path or query: the landing page is
+    rendered once and served to every resident of a site, and a link built from the first
+    request would hand its token (or a GET arrival's MAC) to everyone after.
+    """
     from flask import url_for
 
+    visit = context.get("visit")
+    if visit is not None:
+        endpoint = request.endpoint if request.method == "GET" and request.endpoint in SESSION_PAGES else "splash.landing"
+        return url_for(endpoint, token=visit.token, lang=code, fb=context.get("fallback") or None)
     if request.method == "GET" and request.endpoint:
-        view_args = request.view_args or {}
-        # The query is the visitor's: url_for must not read its "_method"/"_external"/"_anchor"
-        # as options, nor a repeated view argument ("?token=") as a second value (a 500).
-        args = {k: v for k, v in request.args.items()
-                if k != "lang" and not k.startswith("_") and k not in view_args}
-        return url_for(request.endpoint, **view_args, **args, lang=code)
-    token = g.get("visit_token")
-    if token:
-        return url_for("splash.landing", token=token, lang=code)
+        # A page outside any session (status, privacy): its path, and only the arguments its
+        # view vouched for (g.lang_args), never the visitor's query as such.
+        return url_for(request.endpoint, **(request.view_args or {}), **g.get("lang_args", {}), lang=code)
     return url_for("status.lookup", lang=code)

@@ -10,6 +10,7 @@ import threading
 import time
 
 import redis
+import redis._parsers.base
 from flask import Flask, current_app
 from redis.backoff import NoBackoff
 from redis.retry import Retry
@@ -97,5 +98,18 @@ def report_success() -> None:
     current_app.extensions[EXTENSION][1].reset()
 
 
-#: Errors that mean "Redis is not there right now".
-DOWN_ERRORS = (redis.ConnectionError, redis.TimeoutError, RedisUnavailable, OSError)
+class WriteRefusedError(redis.ResponseError):
+    """Redis is up but refuses writes for now: ``MISCONF`` (disk full, AOF failing) or ``NOREPLICAS``."""
+
+
+# redis-py has classes for READONLY, OOM, LOADING and MASTERDOWN but none for these two; its
+# parsers look an error's first word up in this table, so registering them types the reply.
+for _prefix in ("MISCONF", "NOREPLICAS"):
+    redis._parsers.base.BaseParser.EXCEPTION_CLASSES.setdefault(_prefix, WriteRefusedError)
+
+#: Errors that mean "Redis is not there right now", or cannot take a write here and now: a
+#: replica after a failover (READONLY), a full memory (OOM), a failing disk (MISCONF). Requests
+#: take their fail-open path for all of them, as for a dead server.
+DOWN_ERRORS = (redis.ConnectionError, redis.TimeoutError, RedisUnavailable, OSError,
+               redis.exceptions.ReadOnlyError, redis.exceptions.OutOfMemoryError,
+               redis.exceptions.MasterDownError, WriteRefusedError)

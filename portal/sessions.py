@@ -5,14 +5,25 @@ page's URLs and forms (``/p/<token>/…``). Normally the token is a random id
 of a Redis key that expires after ``SESSION_TTL`` seconds. When Redis is
 down the token instead carries the session itself, encrypted and
 time-limited (prefix ``x.``), so the resident can still be granted access.
+
+The raw MAC and IP must not reach the disk (PDP law; Redis writes every command to its
+AOF, and replicas and backups copy it). So a session is stored sealed under a key that
+only its token opens: the Redis key is ``portal:sess:<HMAC(token)>`` and the value is
+AES-GCM under another HMAC of the token. The token itself lives only in the resident's
+URLs, never in Redis, the AOF or a log, so what Redis keeps is unreadable without it.
 """
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
+import os
 import secrets
 import time
 from dataclasses import dataclass, field
 
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from flask import current_app
 
 from hotspot_hooks import Arrival
@@ -84,10 +95,34 @@ def fallback_blob(session: PortalSession) -> str:
     return get_crypto().seal({"token": session.token, **session.to_dict()})
 
 
+def _token_keys(token: str) -> tuple[str, bytes]:
+    """Return the Redis key and the AES key of *token*'s session, both derived from the token."""
+    secret = current_app.config["SECRET_KEY"].encode()
+    digest = hmac.new(secret, b"session\0" + token.encode(), hashlib.sha512).digest()
+    return KEY.format(digest[:16].hex()), digest[32:]
+
+
+def seal_record(token: str, text: str) -> tuple[str, bytes]:
+    """Return the Redis key of *token* and *text* encrypted under the token's own key."""
+    key, aes_key = _token_keys(token)
+    nonce = os.urandom(12)
+    return key, nonce + AESGCM(aes_key).encrypt(nonce, text.encode(), key.encode())
+
+
+def open_record(token: str, key: str, blob: bytes) -> str | None:
+    """Return what :func:`seal_record` sealed, or None if *blob* does not open with *token*."""
+    _, aes_key = _token_keys(token)
+    try:
+        return AESGCM(aes_key).decrypt(blob[:12], blob[12:], key.encode()).decode()
+    except (InvalidTag, ValueError):
+        return None
+
+
 def save(session: PortalSession, pipe=None) -> None:
-    """Store *session* for ``SESSION_TTL`` seconds (on *pipe* if given)."""
+    """Store *session*, sealed, for ``SESSION_TTL`` seconds (on *pipe* if given)."""
     target = pipe if pipe is not None else get_redis()
-    target.set(KEY.format(session.token), session.to_json(), ex=current_app.config["SESSION_TTL"])
+    key, blob = seal_record(session.token, session.to_json())
+    target.set(key, blob, ex=current_app.config["SESSION_TTL"])
 
 
 def load(token: str, fallback: str = "") -> PortalSession | None:
@@ -96,32 +131,48 @@ def load(token: str, fallback: str = "") -> PortalSession | None:
     *fallback* is the page's copy (see :func:`fallback_blob`), used only when
     Redis cannot be reached.
     """
-    if not token or len(token) > 4096:
+    if not token or len(token) > 4096 or not token.isascii():
         return None
     if token.startswith(FALLBACK_PREFIX):
-        try:
-            data = get_crypto().unseal(token[len(FALLBACK_PREFIX):], ttl=current_app.config["SESSION_TTL"])
-        except (InvalidToken, ValueError, TypeError):
-            return None
-        return PortalSession.from_json(token, json.dumps(data))
+        return _from_data(token, _unseal(token[len(FALLBACK_PREFIX):]))
+    if len(token) > 64:
+        return None
+    key, _ = _token_keys(token)
     try:
-        raw = get_redis().get(KEY.format(token))
+        blob = get_redis().get(key)
     except DOWN_ERRORS:
         report_failure()
         return _from_fallback(token, fallback)
-    return PortalSession.from_json(token, raw) if raw else None
+    text = open_record(token, key, blob) if blob else None
+    return PortalSession.from_json(token, text) if text else None
+
+
+def _unseal(sealed: str) -> dict | None:
+    """Decrypt a page- or token-borne session copy; None if altered, expired or not ours."""
+    if not sealed or len(sealed) > 4096 or not sealed.isascii():
+        return None
+    try:
+        data = get_crypto().unseal(sealed, ttl=current_app.config["SESSION_TTL"])
+    except (InvalidToken, ValueError, TypeError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _from_data(token: str, data: dict | None) -> PortalSession | None:
+    """Rebuild a session from decrypted data; a copy we cannot read as one counts as none."""
+    if data is None:
+        return None
+    try:
+        return PortalSession.from_json(token, json.dumps(data))
+    except (TypeError, KeyError, ValueError):
+        return None
 
 
 def _from_fallback(token: str, fallback: str) -> PortalSession | None:
-    if not fallback or len(fallback) > 4096:
+    data = _unseal(fallback)
+    if data is None or data.pop("token", None) != token:
         return None
-    try:
-        data = get_crypto().unseal(fallback, ttl=current_app.config["SESSION_TTL"])
-    except (InvalidToken, ValueError, TypeError):
-        return None
-    if data.pop("token", None) != token:
-        return None
-    return PortalSession.from_json(token, json.dumps(data))
+    return _from_data(token, data)
 
 
 def update(session: PortalSession) -> PortalSession:

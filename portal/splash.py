@@ -155,7 +155,6 @@ def load_session_or_expired(token: str):
 
 def page_context(session: PortalSession, site, *, fallback: str | None = None) -> dict:
     """What every page of a session shows: the place and the language switch."""
-    g.visit_token = session.token
     if fallback is None:
         fallback = sessions.fallback_blob(session) if session.durable else ""
     return {
@@ -168,7 +167,9 @@ def page_context(session: PortalSession, site, *, fallback: str | None = None) -
 
 
 # The landing page differs between residents of one site only in the session token and its
-# copy, so it is rendered once per (campaign, language, site) and the two are filled in.
+# copy, so it is rendered once per (campaign, language, site) with marks in their place, and
+# each request fills in its own. The render sees a session with nothing but the marks and a
+# request with no arguments of anyone's, so no visitor's values can end up in what is shared.
 TOKEN_MARK = "tok0landing0mark0tok"
 FALLBACK_MARK = "fb0landing0mark0fb"
 LANDING_CACHE_SIZE = 4096
@@ -184,10 +185,16 @@ def render_landing(session: PortalSession, site):
     if hit is None or hit[0] is not site:  # a reloaded registry brings new Site objects
         if len(cache) >= LANDING_CACHE_SIZE:
             cache.clear()
-        marked = PortalSession(token=TOKEN_MARK, arrival=session.arrival, campaign=session.campaign)
-        hit = cache[key] = (site, _render_landing(marked, site, fallback=FALLBACK_MARK))
-    g.visit_token = session.token
+        hit = cache[key] = (site, _render_marked_landing(session, site))
     return hit[1].replace(TOKEN_MARK, session.token).replace(FALLBACK_MARK, sessions.fallback_blob(session))
+
+
+def _render_marked_landing(session: PortalSession, site) -> str:
+    """The shared render: a placeholder session, in a request that carries nothing of anyone's."""
+    marked = PortalSession(token=TOKEN_MARK, arrival=Arrival(vendor=session.arrival.vendor, gateway_id=""),
+                           site_id=session.site_id, lang=session.lang, campaign=session.campaign)
+    with current_app.test_request_context(f"/p/{TOKEN_MARK}", method="GET"):
+        return _render_landing(marked, site, fallback=FALLBACK_MARK)
 
 
 def _render_landing(session: PortalSession, site, *, fallback: str) -> str:
@@ -286,7 +293,10 @@ def privacy():
     """The privacy notice, versioned, in the resident's language."""
     g.lang = choose_language(request.args.get("lang"))
     back = request.args.get("back", "")
-    # Only a session path of our own is a valid way back: never an open redirect.
-    back_url = url_for("splash.landing", token=back) if back and sessions.load(back) else ""
+    # Only a live session of our own is a valid way back: never an open redirect.
+    back_url = ""
+    if back and sessions.load(back) is not None:
+        back_url = url_for("splash.landing", token=back)
+        g.lang_args = {"back": back}
     return render_template("splash/privacy.html", back_url=back_url, lang=g.lang,
                            languages=[(c, LANGUAGE_NAMES[c]) for c in LANGUAGES])

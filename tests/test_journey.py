@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from urllib.parse import parse_qs, urlsplit
 
+from portal import sessions
 from portal.complaints import store
 from portal.tracking import normalize
 from tests.conftest import tracking_number
@@ -19,17 +20,19 @@ def test_arrival_renders_landing_with_site_and_village(resident):
     assert resident.token
 
 
-def test_session_holds_raw_mac_only_with_a_ttl(resident, redis):
+def test_session_is_sealed_under_its_token_with_a_ttl(resident, redis, app):
     resident.arrive()
-    key = f"portal:sess:{resident.token}"
-    assert 0 < redis.ttl(key) <= 900
-    assert "70:8A:09:65:4D:EC" in redis.get(key).decode()
-    # Nowhere else: events and counters hold the pseudonymous id only.
+    with app.test_request_context():
+        key, _ = sessions._token_keys(resident.token)
+        assert 0 < redis.ttl(key) <= 900
+        # Only the token opens the record, and the token is not in Redis: not as a key, not inside.
+        assert "70:8A:09:65:4D:EC" in sessions.open_record(resident.token, key, redis.get(key))
+    assert redis.get(f"portal:sess:{resident.token}") is None
+    # Nowhere in Redis in clear: the session is sealed, events and counters hold the pseudonymous id.
     for other in redis.keys("*"):
-        if other.decode() == key:
-            continue
+        assert resident.token.encode() not in other
         dump = json.dumps([str(x) for x in _values(redis, other)])
-        assert "70:8A:09" not in dump and "10.5.50.253" not in dump
+        assert "70:8A:09" not in dump and "10.5.50.253" not in dump and resident.token not in dump
 
 
 def _values(redis, key):
