@@ -36,7 +36,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.extensions["portal_sites"] = SiteCache()
     app.extensions["portal_spool"] = Spool(os.path.join(app.config["VAR_DIR"], "spool"))
 
-    from . import captive, cli, errors, radius_api, splash, status
+    from . import captive, cli, errors, headers, radius_api, splash, status
     from .complaints import views as complaint_views
 
     app.register_blueprint(splash.bp)
@@ -51,6 +51,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     app.register_blueprint(gateway_api.bp)  # authmon, WiFiDog auth/ping/portal, heartbeats (issue 3)
     errors.init_app(app)
+    headers.init_app(app)
     cli.init_app(app)
     from . import delivery
 

@@ -6,6 +6,7 @@ fallback path at once instead of paying a connect timeout on every request.
 """
 from __future__ import annotations
 
+import re
 import threading
 import time
 
@@ -106,6 +107,20 @@ class WriteRefusedError(redis.ResponseError):
 # parsers look an error's first word up in this table, so registering them types the reply.
 for _prefix in ("MISCONF", "NOREPLICAS"):
     redis._parsers.base.BaseParser.EXCEPTION_CLASSES.setdefault(_prefix, WriteRefusedError)
+
+_REFUSAL_IN_SCRIPT = re.compile(r"(?:^|[\s:-])(OOM|READONLY|MISCONF|NOREPLICAS|LOADING|MASTERDOWN)\b")
+
+
+def as_refusal(error: redis.ResponseError) -> Exception:
+    """Type a Lua script's error that wraps a refusal (``…: -OOM command not allowed``).
+
+    Inside ``EVAL`` the server reports a refused write as a script error, not with the
+    refusal's own prefix, so the parser cannot type it; the text still names it.
+    """
+    if isinstance(error, DOWN_ERRORS) or not _REFUSAL_IN_SCRIPT.search(str(error)):
+        return error
+    return WriteRefusedError(str(error))
+
 
 #: Errors that mean "Redis is not there right now", or cannot take a write here and now: a
 #: replica after a failover (READONLY), a full memory (OOM), a failing disk (MISCONF). Requests

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 
 import redis
 
+from ..redis import as_refusal
+
 RECORD = "portal:{{p{prov}}}:complaint:{tn}"
 STREAM = "portal:{{p{prov}}}:complaints"
 
@@ -80,7 +82,10 @@ def write(client: redis.Redis, province: str, complaint: StoredComplaint) -> boo
     args = [tracking]
     for name, value in complaint.to_fields().items():
         args += [name, value]
-    created = client.eval(_WRITE, 2, record_key(province, tracking), stream_key(province), *args)
+    try:
+        created = client.eval(_WRITE, 2, record_key(province, tracking), stream_key(province), *args)
+    except redis.ResponseError as error:
+        raise as_refusal(error) from error  # a refused write is "Redis is down": spool it
     return bool(created)
 
 
