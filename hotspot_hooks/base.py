@@ -131,8 +131,9 @@ class HotspotHook(Protocol):
 
     - Every hook declares all four class attributes below explicitly; the portal
       reads them directly, never through ``getattr`` defaults.
-    - ``parse_arrival`` never trusts the arrival for anything the portal grants on:
-      MACs are normalised, IPs checked with :mod:`ipaddress`, URLs made safe.
+    - ``parse_arrival`` never trusts the arrival: MACs are normalised (``urls.normalize_mac``),
+      URLs made safe (``urls.safe_http_url``), and an IP is checked with :mod:`ipaddress`
+      (``controller_http.valid_ip``) before anything is granted on it.
     - ``authorize`` only ever names the MAC/IP of the *arrival it is given* (the
       one held in the server-side portal session) and returns a :class:`Grant`.
       Controller failures raise the three ``Controller*Error`` classes, a refused
