@@ -39,6 +39,14 @@ class ControllerRejectedError(HookError):
         self.vendor_text = vendor_text[:500]
 
 
+class NotAClientError(HookError):
+    """The controller does not list the session's device as a client of that AP or site.
+
+    Raised by a server-side hook's client check; the portal shows the resident a
+    refusal page and no authorize call is made.
+    """
+
+
 class UnknownVendorError(HookError, KeyError):
     """No adapter is registered under that name."""
 
@@ -71,7 +79,20 @@ class Grant:
     - ``"redirect"``: send the browser to ``url`` with a 303 (works without JavaScript);
     - ``"form"``: the browser submits ``fields`` to ``url`` with ``method``;
     - ``"done"``: access was granted server-side; send the browser to ``url``
-      (the original destination) if set.
+      (the original destination) if set;
+    - ``"gateway"``: the router will ask the portal whether to let the client in, so
+      the portal records the grant in Redis first (``portal.gateway_api.hand_over``).
+      ``fields["protocol"]`` says how:
+
+      - ``"authmon"`` (openNDS levels 3/4): ``fields`` has ``queue`` (the gateway's
+        hash the router polls with), ``id`` (the client's rhid) and ``entry`` (the
+        authmon line: rhid, minutes, rates, quotas); ``url`` is the client's
+        destination, shown once the router has fetched the entry;
+      - ``"wifidog"``: ``fields`` has ``token``, which the gateway's ``/auth`` call
+        will present; ``url`` is the gateway's ``/wifidog/auth?token=…`` address the
+        browser is sent to.
+
+      Any other protocol is refused by the portal (a grant failure).
 
     Example: ``Grant(kind="form", url="http://10.5.50.1/login", method="post",
     fields={"username": "guest", "password": "5f1c...", "dst": "http://example.com/"})``
@@ -103,11 +124,50 @@ class SiteSettings:
 
 
 class HotspotHook(Protocol):
-    """One gateway vendor. Registered in :data:`hotspot_hooks.HOOKS`."""
+    """One gateway vendor. Registered in :data:`hotspot_hooks.HOOKS`.
+
+    What the portal relies on (``tests/hotspot_hooks/test_contract.py`` checks
+    every vendor for the declarations, and ``tests/controllers/`` the behaviour):
+
+    - Every hook declares all four class attributes below explicitly; the portal
+      reads them directly, never through ``getattr`` defaults.
+    - ``parse_arrival`` never trusts the arrival: MACs are normalised (``urls.normalize_mac``),
+      URLs made safe (``urls.safe_http_url``), and an IP is checked with :mod:`ipaddress`
+      (``controller_http.valid_ip``) before anything is granted on it.
+    - ``authorize`` only ever names the MAC/IP of the *arrival it is given* (the
+      one held in the server-side portal session) and returns a :class:`Grant`.
+      Controller failures raise the three ``Controller*Error`` classes, a refused
+      client :class:`NotAClientError`, a configuration gap a plain :class:`HookError`.
+    - **Client check** (``server_side`` hooks, and MikroTik in login mode ``rest``):
+      before authorising, ``authorize`` asks the controller whether the arrival's
+      MAC is a client of the arrival's AP/gateway on the site named by the
+      registry (site options, never the arrival): UniFi ``stat/sta``, Omada's
+      client list, RouterOS ``/ip/hotspot/host``. Not listed → raise
+      :class:`NotAClientError` with no authorize call. The check failing
+      (unreachable, refused, 5xx) raises the same ``Controller*Error`` as a failed
+      grant and is handled the same way: the resident gets the "try again" page,
+      the operator a log line; nothing is authorised unchecked.
+    - The controller site comes from site options only (``unifi_site``,
+      ``omada_site``), so a crafted arrival cannot pick another site.
+    - The portal grants a session at most once: a second Connect on a session that
+      was granted server-side shows the online page without calling the controller.
+    """
 
     vendor: ClassVar[str]
-    #: True when :meth:`authorize` talks to a controller (may raise Controller*Error).
+    #: True when :meth:`authorize` talks to a controller (may raise Controller*Error and
+    #: NotAClientError). MikroTik is False: only its ``rest`` login mode does (see
+    #: :func:`hotspot_hooks.calls_controller`).
     server_side: ClassVar[bool]
+    #: True when the arrival carries a signature or encryption that :meth:`parse_arrival`
+    #: verifies. The portal then (1) adds the raw request to the parameters
+    #: (``coovachilli.RAW_QUERY``/``REQUEST_URL``), (2) parses first with the fleet-wide
+    #: settings and, once the site is known, again with the site's own settings, refusing
+    #: the arrival if the second parse names another gateway, and (3) claims
+    #: :meth:`replay_key` once in Redis, refusing a replay. A signed hook implements
+    #: :meth:`replay_key`.
+    signed: ClassVar[bool]
+    #: True when :meth:`deauthorize` is implemented (ending a grant early).
+    supports_deauth: ClassVar[bool]
 
     def parse_arrival(self, args: Mapping[str, str], *, settings: SiteSettings | None = None) -> Arrival:
         """Turn the gateway's redirect parameters into an :class:`Arrival`.
@@ -120,6 +180,14 @@ class HotspotHook(Protocol):
 
     def authorize(self, arrival: Arrival, settings: SiteSettings) -> Grant:
         """Grant the client of *arrival* access for ``settings.minutes``."""
+
+    # Only when ``signed`` is True:
+    def replay_key(self, arrival: Arrival) -> str:
+        """The arrival's nonce, refused the second time it is seen (``""``: nothing to claim)."""
+
+    # Only when ``supports_deauth`` is True:
+    def deauthorize(self, arrival: Arrival, settings: SiteSettings) -> None:
+        """End the grant of the arrival's client on the controller."""
 
 
 def as_dict(value: Any) -> dict:

@@ -7,6 +7,7 @@ never a credential, a client MAC or a client IP.
 """
 from __future__ import annotations
 
+import ipaddress
 import threading
 from typing import Mapping
 from urllib.parse import urlsplit
@@ -36,6 +37,14 @@ def read_timeout(options: Mapping[str, str]) -> float:
     except ValueError:
         value = DEFAULT_READ_TIMEOUT
     return min(max(value, 1.0), 30.0)
+
+
+def valid_ip(value: str | None) -> str:
+    """Return *value* as a normalised IPv4/IPv6 address, or ``""`` if it is not one."""
+    try:
+        return str(ipaddress.ip_address((value or "").strip()))
+    except ValueError:
+        return ""
 
 
 def base_url(value: str | None, *, option: str) -> str:

@@ -85,6 +85,7 @@ class CoovachilliHook:
     server_side: ClassVar[bool] = False
     #: ``md`` is keyed with the site's uamsecret: parse again once the site is known.
     signed: ClassVar[bool] = True
+    supports_deauth: ClassVar[bool] = False
 
     def parse_arrival(self, args: Mapping[str, str], *, settings: SiteSettings | None = None) -> Arrival:
         """Read chilli's redirect, verifying ``md`` when the site has a uamsecret."""

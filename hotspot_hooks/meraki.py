@@ -31,6 +31,8 @@ class MerakiHook:
 
     vendor: ClassVar[str] = "meraki"
     server_side: ClassVar[bool] = False
+    signed: ClassVar[bool] = False
+    supports_deauth: ClassVar[bool] = False
 
     def parse_arrival(self, args: Mapping[str, str], *, settings: SiteSettings | None = None) -> Arrival:
         """Read the splash redirect's parameters."""

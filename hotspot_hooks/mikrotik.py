@@ -58,6 +58,8 @@ class MikrotikHook:
     vendor: ClassVar[str] = "mikrotik"
     # Browser-side by default; a site in login_mode "rest" makes authorize() call its router.
     server_side: ClassVar[bool] = False
+    signed: ClassVar[bool] = False
+    supports_deauth: ClassVar[bool] = False
 
     def parse_arrival(self, args: Mapping[str, str], *, settings: SiteSettings | None = None) -> Arrival:
         """Read the variables the router's login.html posted."""

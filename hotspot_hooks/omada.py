@@ -5,18 +5,31 @@ Arrival (gateways.md §6): the controller sends the phone here with ``clientMac`
 portal sends ``gatewayMac`` and ``vid`` instead of the AP fields). MACs come in
 dash form, ``AA-BB-CC-DD-EE-FF``; nothing is signed.
 
+Client check: the hotspot operator cannot list clients, so the portal asks the
+controller's Open API (5.9+, Settings > Platform Integration > Open API, an
+application in client mode with the Viewer role) whether the device is connected
+to the site: ``POST /openapi/authorize/token?grant_type=client_credentials``, then
+``GET /openapi/v1/<controller_id>/sites/<omada_site_id>/clients`` (paged) with
+``Authorization: AccessToken=<token>``. A device not listed, or listed on another
+AP than the arrival named, is refused before any grant.
+
 Grant: log in as a **Hotspot Manager operator** (not the controller admin) at
 ``/<controller_id>/api/v2/hotspot/login``, then post ``extPortal/auth`` with the
 ``Csrf-Token`` header and the session cookie, ``TPOMADA_SESSIONID`` on
 controllers >= 5.11 and ``TPEAP_SESSIONID`` before.
+
+The site sent to the controller is the site option ``omada_site`` (the value the
+controller puts in its redirect's ``site``), never the arrival's ``site``.
 
 The unit of ``time`` is disputed (TP-Link's FAQ says microseconds, its sample
 and field reports say milliseconds), so it is the site option
 ``omada_time_unit`` (``ms``, the default, or ``us``).
 
 Site options: ``controller_url`` (``https://host:8043``), ``omada_controller_id``,
-``omada_time_unit``, ``verify_tls``, ``controller_timeout``. Secrets:
-``controller_username``, ``controller_password`` (the operator).
+``omada_site``, ``omada_site_id`` (the Open API's site id), ``omada_time_unit``,
+``verify_tls``, ``controller_timeout``. Secrets: ``controller_username``,
+``controller_password`` (the operator), ``omada_client_id``, ``omada_client_secret``
+(the Open API application).
 """
 from __future__ import annotations
 
@@ -28,8 +41,9 @@ from typing import ClassVar, Mapping
 import requests
 
 from .base import (Arrival, ArrivalError, ControllerAuthError, ControllerRejectedError, Grant,
-                   HookError, SiteSettings)
-from .controller_http import SessionCache, base_url, host_of, option_bool, read_timeout, send, server_error
+                   HookError, NotAClientError, SiteSettings)
+from .controller_http import (SessionCache, base_url, host_of, option_bool, read_timeout, send, server_error,
+                              valid_ip)
 from .urls import normalize_mac, safe_http_url
 
 WHAT = "Omada controller"
@@ -37,7 +51,13 @@ SESSION_COOKIES = ("TPOMADA_SESSIONID", "TPEAP_SESSIONID")  # >= 5.11, then olde
 TIME_UNITS = {"ms": 1_000, "us": 1_000_000}
 _CONTROLLER_ID = re.compile(r"^[0-9A-Za-z]{1,64}$")
 _NAME = re.compile(r"^[\w .-]{1,64}$")
+_SITE_ID = re.compile(r"^[0-9A-Za-z]{1,64}$")
+#: Open API answers meaning "fetch a new access token" (expired, invalid).
+TOKEN_ERRORS = (-44112, -44113)
+PAGE_SIZE = 500
+MAX_PAGES = 20   # 10,000 clients: far beyond one hotspot site
 _sessions = SessionCache()
+_open_api = SessionCache()
 
 
 def dash_mac(value: str | None) -> str:
@@ -125,6 +145,102 @@ class OmadaClient:
                     http_code=200, vendor_text=response.text)
 
 
+class OmadaOpenApi:
+    """The controller's Open API in client-credentials mode, used to list a site's clients."""
+
+    def __init__(self, base: str, controller_id: str, client_id: str, client_secret: str, *, verify: bool):
+        self.base, self.controller_id = base, controller_id
+        self.host = host_of(base)
+        self._client_id, self._client_secret = client_id, client_secret
+        self.session = requests.Session()
+        self.session.verify = verify
+        self.token = ""
+        self.lock = threading.Lock()
+
+    def _fetch_token(self, timeout: float) -> None:
+        self.token = ""
+        url = f"{self.base}/openapi/authorize/token?grant_type=client_credentials"
+        response = send(self.session, "POST", url, what=WHAT, timeout=timeout,
+                        json={"omadacId": self.controller_id, "client_id": self._client_id,
+                              "client_secret": self._client_secret})
+        data = _json(response)
+        if response.status_code != 200 or data is None:
+            raise server_error(WHAT, url, response)
+        self.token = str((data.get("result") or {}).get("accessToken") or "")
+        if data.get("errorCode") != 0 or not self.token:
+            self.token = ""
+            raise ControllerAuthError(
+                f"{WHAT} at {self.host} refused the portal's Open API application (errorCode "
+                f"{data.get('errorCode')}): check the site secrets omada_client_id/omada_client_secret "
+                f"(Settings > Platform Integration > Open API, client mode, Viewer role)")
+
+    def _page(self, site_id: str, page: int, timeout: float) -> tuple[requests.Response, dict | None]:
+        url = f"{self.base}/openapi/v1/{self.controller_id}/sites/{site_id}/clients"
+        response = send(self.session, "GET", url, what=WHAT, timeout=timeout,
+                        params={"page": page, "pageSize": PAGE_SIZE},
+                        headers={"Authorization": f"AccessToken={self.token}"})
+        return response, _json(response)
+
+    def find_client(self, site_id: str, mac: str, *, timeout: float) -> dict | None:
+        """The connected client *mac* (dash form) of the site, or None."""
+        with self.lock:
+            if not self.token:
+                self._fetch_token(timeout)
+            for page in range(1, MAX_PAGES + 1):
+                response, data = self._page(site_id, page, timeout)
+                if response.status_code == 401 or (data and data.get("errorCode") in TOKEN_ERRORS):
+                    self._fetch_token(timeout)  # access tokens live two hours
+                    response, data = self._page(site_id, page, timeout)
+                if response.status_code != 200 or data is None:
+                    raise server_error(WHAT, f"{self.base}/openapi/v1", response)
+                if data.get("errorCode") != 0:
+                    raise ControllerRejectedError(
+                        f"{WHAT} at {self.host} refused the client list (errorCode {data.get('errorCode')}: "
+                        f"{data.get('msg', '')}): check the site option omada_site_id and that the Open API "
+                        f"application may view that site", http_code=200, vendor_text=response.text)
+                result = data.get("result") or {}
+                rows = result.get("data") or []
+                for row in rows:
+                    if isinstance(row, dict) and dash_mac(str(row.get("mac") or "")) == mac:
+                        return row
+                total = result.get("totalRows")
+                if not rows or not isinstance(total, int) or page * PAGE_SIZE >= total:
+                    return None
+        return None
+
+
+def open_api_for(settings: SiteSettings) -> OmadaOpenApi:
+    """Return the cached Open API client of the site's controller and application."""
+    options = settings.options
+    base = base_url(options.get("controller_url"), option="controller_url")
+    controller_id = _controller_id(options)
+    client_id = settings.secrets.get("omada_client_id", "")
+    client_secret = settings.secrets.get("omada_client_secret", "")
+    if not client_id or not client_secret:
+        raise ControllerAuthError("the site has no omada_client_id/omada_client_secret secret (an Open API "
+                                  "application in client mode, Viewer role) to check that a device is "
+                                  "connected: set them with `flask --app portal sites secret set`")
+    verify = option_bool(options, "verify_tls", True)
+    key = (base, controller_id, client_id, hashlib.sha256(client_secret.encode()).hexdigest(), verify)
+    return _open_api.get(key, lambda: OmadaOpenApi(base, controller_id, client_id, client_secret, verify=verify))
+
+
+def _controller_id(options) -> str:
+    controller_id = (options.get("omada_controller_id") or "").strip()
+    if not _CONTROLLER_ID.match(controller_id):
+        raise HookError("site option omada_controller_id is missing: copy the id from the "
+                        "controller's address bar (https://host:8043/<id>/...)")
+    return controller_id
+
+
+def _option(options, name: str, pattern: re.Pattern, what: str) -> str:
+    value = (options.get(name) or "").strip()
+    if not pattern.match(value):
+        raise HookError(f"site option {name} is missing or malformed: {what}; set it with "
+                        f"`flask --app portal sites set SITE_ID {name}=...`")
+    return value
+
+
 def _json(response: requests.Response) -> dict | None:
     try:
         data = response.json()
@@ -137,10 +253,7 @@ def client_for(settings: SiteSettings) -> OmadaClient:
     """Return the cached client of the site's controller and operator."""
     options = settings.options
     base = base_url(options.get("controller_url"), option="controller_url")
-    controller_id = (options.get("omada_controller_id") or "").strip()
-    if not _CONTROLLER_ID.match(controller_id):
-        raise HookError("site option omada_controller_id is missing: copy the id from the "
-                        "controller's address bar (https://host:8043/<id>/...)")
+    controller_id = _controller_id(options)
     name = settings.secrets.get("controller_username") or options.get("controller_username", "")
     password = settings.secrets.get("controller_password", "")
     if not name or not password:
@@ -156,9 +269,11 @@ class OmadaHook:
 
     vendor: ClassVar[str] = "omada"
     server_side: ClassVar[bool] = True
+    signed: ClassVar[bool] = False   # nothing in the redirect is signed
+    supports_deauth: ClassVar[bool] = False
 
     def parse_arrival(self, args: Mapping[str, str], *, settings: SiteSettings | None = None) -> Arrival:
-        """Read the controller's redirect parameters (EAP or gateway portal)."""
+        """Read the controller's redirect parameters (EAP or gateway portal); ``site`` is kept for logs."""
         client_mac = dash_mac(args.get("clientMac"))
         if not client_mac:
             raise ArrivalError("Omada sent no usable clientMac")
@@ -180,28 +295,47 @@ class OmadaHook:
             vendor=self.vendor,
             gateway_id=ap_mac or gateway_mac,
             client_mac=client_mac.replace("-", ":"),
-            client_ip=(args.get("clientIp") or "").strip()[:45],
+            client_ip=valid_ip(args.get("clientIp")),
             original_url=safe_http_url(args.get("redirectUrl")),
             extra=extra,
         )
 
+    def verify_client(self, arrival: Arrival, settings: SiteSettings) -> None:
+        """Raise NotAClientError unless the site's client list has the device (on the arrival's AP)."""
+        site_id = _option(settings.options, "omada_site_id", _SITE_ID,
+                          "the Open API's site id (GET /openapi/v1/<controller_id>/sites lists them)")
+        row = open_api_for(settings).find_client(site_id, dash_mac(arrival.client_mac),
+                                                 timeout=read_timeout(settings.options))
+        if row is None:
+            raise NotAClientError(f"{WHAT} lists no such connected client on site {site_id!r}: "
+                                  f"the arrival named a device that is not connected")
+        listed_ap = dash_mac(str(row.get("apMac") or ""))
+        if listed_ap and arrival.extra.get("ap_mac") and listed_ap != arrival.extra["ap_mac"]:
+            raise NotAClientError(f"{WHAT} lists the client on another AP than the arrival named "
+                                  f"(site {site_id!r})")
+
     def authorize(self, arrival: Arrival, settings: SiteSettings) -> Grant:
-        """Authorize the client on the controller for ``settings.minutes``."""
+        """Check the client is there, then authorize it on the controller for ``settings.minutes``."""
         unit = (settings.options.get("omada_time_unit") or "ms").lower()
         if unit not in TIME_UNITS:
             raise HookError("site option omada_time_unit must be ms or us")
+        site = _option(settings.options, "omada_site", _NAME,
+                       "the site name the controller sends in its redirect (site=...)")
+        client = client_for(settings)  # configuration gaps are reported before any call
+        self.verify_client(arrival, settings)
         extra = arrival.extra
-        body = {"clientMac": arrival.client_mac.replace(":", "-"), "site": extra["site"],
+        body = {"clientMac": arrival.client_mac.replace(":", "-"), "site": site,
                 "time": settings.minutes * 60 * TIME_UNITS[unit], "authType": 4}
         if extra.get("ap_mac"):
             body.update(apMac=extra["ap_mac"], ssidName=extra.get("ssid", ""),
                         radioId=int(extra.get("radio_id") or 0))
         else:
             body.update(gatewayMac=extra["gateway_mac"], vid=int(extra.get("vid") or 0))
-        client_for(settings).authorize(body, timeout=read_timeout(settings.options))
+        client.authorize(body, timeout=read_timeout(settings.options))
         return Grant(kind="done", url=arrival.original_url)
 
 
 def forget_sessions() -> None:
-    """Drop every cached controller session."""
+    """Drop every cached controller session and Open API token."""
     _sessions.clear()
+    _open_api.clear()

@@ -113,6 +113,7 @@ class OpenndsHook:
     server_side: ClassVar[bool] = False
     #: Levels 2/3 are encrypted under the faskey: parse again with the site's settings.
     signed: ClassVar[bool] = True
+    supports_deauth: ClassVar[bool] = False
 
     def parse_arrival(self, args: Mapping[str, str], *, settings: SiteSettings | None = None) -> Arrival:
         """Decode (and at levels 2/3 decrypt) what the router sent."""

@@ -27,6 +27,8 @@ class PfsenseHook:
 
     vendor: ClassVar[str] = "pfsense"
     server_side: ClassVar[bool] = False
+    signed: ClassVar[bool] = False
+    supports_deauth: ClassVar[bool] = False
 
     def parse_arrival(self, args: Mapping[str, str], *, settings: SiteSettings | None = None) -> Arrival:
         """Read the fields the uploaded portal page posted."""

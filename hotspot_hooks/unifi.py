@@ -4,7 +4,9 @@ Arrival (gateways.md §4.1): UniFi forces the path ``/guest/s/<site>/`` and the
 query ``ap``, ``id`` (client MAC), ``t``, ``url``, ``ssid``; nothing is signed
 and no client IP is sent. The portal's alias route passes ``<site>`` as ``site``.
 
-Grant (§4.2): the portal logs in to the controller with a local admin and posts
+Grant (§4.2): the portal logs in to the controller with a local admin, checks that
+the device is there (``GET /api/s/<site>/stat/sta/<mac>``: an online client, on the
+AP the arrival named when the controller reports one), then posts
 ``authorize-guest`` to ``/api/s/<site>/cmd/stamgr``. Two flavours:
 
 - classic controller (software, CloudKey Gen1): ``POST /api/login``, cookie ``unifises``;
@@ -13,10 +15,13 @@ Grant (§4.2): the portal logs in to the controller with a local admin and posts
   request carrying ``X-CSRF-Token`` = the JWT's ``csrfToken`` claim (a missing
   token is a silent 403, §4.6).
 
-Site options: ``controller_url`` (required), ``unifi_site`` (overrides the
-path's site), ``unifi_os`` (``auto``/``yes``/``no``), ``unifi_bytes_unit``
-(``mb``/``bytes``: the quota unit is disputed, §4.3), ``verify_tls``,
-``controller_timeout``. Secrets: ``controller_username``, ``controller_password``.
+The controller site is the site option ``unifi_site`` (``default`` when unset),
+never the arrival's path: anyone can type ``/guest/s/<another site>/``.
+
+Site options: ``controller_url`` (required), ``unifi_site``, ``unifi_os``
+(``auto``/``yes``/``no``), ``unifi_bytes_unit`` (``mb``/``bytes``: the quota unit
+is disputed, §4.3), ``verify_tls``, ``controller_timeout``. Secrets:
+``controller_username``, ``controller_password``.
 """
 from __future__ import annotations
 
@@ -30,7 +35,7 @@ from typing import ClassVar, Mapping
 import requests
 
 from .base import (Arrival, ArrivalError, ControllerAuthError, ControllerRejectedError, Grant,
-                   HookError, SiteSettings)
+                   HookError, NotAClientError, SiteSettings)
 from .controller_http import SessionCache, base_url, host_of, option_bool, read_timeout, send, server_error
 from .urls import normalize_mac, safe_http_url
 
@@ -92,28 +97,42 @@ class UnifiClient:
                          or csrf_from_jwt(self.session.cookies.get("TOKEN")))
         self.logged_in = True
 
-    def _post(self, path: str, body: dict, timeout: float) -> requests.Response:
-        headers = {"X-CSRF-Token": self.csrf} if self.csrf else {}
-        response = send(self.session, "POST", self.base + self.prefix + path, what=WHAT,
+    def _send(self, method: str, path: str, body: dict | None, timeout: float) -> requests.Response:
+        # UniFi OS wants the CSRF token on every non-GET request.
+        headers = {"X-CSRF-Token": self.csrf} if self.csrf and method != "GET" else {}
+        response = send(self.session, method, self.base + self.prefix + path, what=WHAT,
                         timeout=timeout, json=body, headers=headers)
         # UniFi OS may hand out a fresh CSRF token with any answer.
         self.csrf = response.headers.get("X-Updated-CSRF-Token") or self.csrf
         return response
 
-    def command(self, site: str, body: dict, *, timeout: float) -> list:
-        """Post a ``stamgr`` command on *site*; log in or re-log in as needed."""
-        path = f"/api/s/{site}/cmd/stamgr"
+    def _call(self, method: str, path: str, body: dict | None, *, what: str, site: str,
+              timeout: float, missing_ok: tuple[str, ...] = ()) -> list:
+        """One API call with login or re-login as needed; the answer's ``data``."""
         with self.lock:
             if not self.logged_in:
                 self.login(timeout)
-            response = self._post(path, body, timeout)
+            response = self._send(method, path, body, timeout)
             if response.status_code in (401, 403):
                 # 401: the cached session expired; 403: a stale or missing CSRF token.
                 self.login(timeout)
-                response = self._post(path, body, timeout)
-            return self._result(response, body["cmd"], site)
+                response = self._send(method, path, body, timeout)
+            return self._result(response, what, site, missing_ok)
 
-    def _result(self, response: requests.Response, cmd: str, site: str) -> list:
+    def command(self, site: str, body: dict, *, timeout: float) -> list:
+        """Post a ``stamgr`` command on *site*."""
+        return self._call("POST", f"/api/s/{site}/cmd/stamgr", body, what=body["cmd"], site=site,
+                          timeout=timeout)
+
+    def station(self, site: str, mac: str, *, timeout: float) -> dict | None:
+        """The online client *mac* of *site* (``stat/sta/<mac>``), or None if it is not online."""
+        # An unknown station is an empty list on some versions, UnknownStation on others.
+        data = self._call("GET", f"/api/s/{site}/stat/sta/{mac}", None, what="stat/sta", site=site,
+                          timeout=timeout, missing_ok=("api.err.UnknownStation",))
+        return next((entry for entry in data if isinstance(entry, dict)
+                     and str(entry.get("mac", "")).lower() == mac), None)
+
+    def _result(self, response: requests.Response, cmd: str, site: str, missing_ok: tuple = ()) -> list:
         code = response.status_code
         try:
             meta = response.json().get("meta", {})
@@ -134,11 +153,14 @@ class UnifiClient:
             raise server_error(WHAT, self.base, response)
         if meta.get("rc") != "ok":
             msg = str(meta.get("msg", "no message"))
+            if msg in missing_ok:
+                return []
             hint = (f"check the site name (option unifi_site, now {site!r})"
                     if msg in ("api.err.NoSiteContext", "api.err.InvalidObject") else "see the controller's events")
             raise ControllerRejectedError(f"{WHAT} at {self.host} refused {cmd}: {msg}; {hint}",
                                           http_code=code, vendor_text=response.text)
-        return response.json().get("data", [])
+        data = response.json().get("data", [])
+        return data if isinstance(data, list) else []
 
 
 def client_for(settings: SiteSettings) -> UnifiClient:
@@ -162,10 +184,11 @@ class UnifiHook:
 
     vendor: ClassVar[str] = "unifi"
     server_side: ClassVar[bool] = True
+    signed: ClassVar[bool] = False  # nothing in the redirect is signed
     supports_deauth: ClassVar[bool] = True
 
     def parse_arrival(self, args: Mapping[str, str], *, settings: SiteSettings | None = None) -> Arrival:
-        """Read ``ap``, ``id``, ``url``, ``ssid`` and the path's ``site``."""
+        """Read ``ap``, ``id``, ``url``, ``ssid`` and the path's ``site`` (kept for logs only)."""
         client_mac = normalize_mac(args.get("id"))
         if not client_mac:
             raise ArrivalError("UniFi sent no usable client MAC (id=)")
@@ -180,8 +203,22 @@ class UnifiHook:
                    "ssid": (args.get("ssid") or "")[:64]},
         )
 
+    def verify_client(self, arrival: Arrival, settings: SiteSettings) -> None:
+        """Raise NotAClientError unless the controller lists the client online on the arrival's AP."""
+        site = _site(settings)
+        station = client_for(settings).station(site, arrival.client_mac.lower(),
+                                               timeout=read_timeout(settings.options))
+        if station is None:
+            raise NotAClientError(f"{WHAT} lists no such online client on site {site!r}: "
+                                  f"the arrival named a device that is not connected")
+        ap_mac = normalize_mac(str(station.get("ap_mac") or "")).lower()
+        if ap_mac and arrival.extra.get("ap_mac") and ap_mac != arrival.extra["ap_mac"]:
+            raise NotAClientError(f"{WHAT} lists the client on another AP than the arrival named "
+                                  f"(site {site!r})")
+
     def authorize(self, arrival: Arrival, settings: SiteSettings) -> Grant:
-        """Authorize the guest on the controller for ``settings.minutes`` with the site's limits."""
+        """Check the client is there, then authorize it for ``settings.minutes`` with the site's limits."""
+        self.verify_client(arrival, settings)
         body = {"cmd": "authorize-guest", "mac": arrival.client_mac.lower(), "minutes": settings.minutes}
         if settings.upload_kbps:
             body["up"] = settings.upload_kbps
@@ -192,17 +229,18 @@ class UnifiHook:
             body["bytes"] = settings.quota_mb * 1024 * 1024 if unit == "bytes" else settings.quota_mb
         if arrival.extra.get("ap_mac"):
             body["ap_mac"] = arrival.extra["ap_mac"]  # lets the controller find the AP at once
-        client_for(settings).command(_site(arrival, settings), body, timeout=read_timeout(settings.options))
+        client_for(settings).command(_site(settings), body, timeout=read_timeout(settings.options))
         return Grant(kind="done", url=arrival.original_url)
 
     def deauthorize(self, arrival: Arrival, settings: SiteSettings) -> None:
         """End the guest authorization of the arrival's client."""
         body = {"cmd": "unauthorize-guest", "mac": arrival.client_mac.lower()}
-        client_for(settings).command(_site(arrival, settings), body, timeout=read_timeout(settings.options))
+        client_for(settings).command(_site(settings), body, timeout=read_timeout(settings.options))
 
 
-def _site(arrival: Arrival, settings: SiteSettings) -> str:
-    site = (settings.options.get("unifi_site") or arrival.extra.get("site") or "default").strip()
+def _site(settings: SiteSettings) -> str:
+    """The controller site of a portal site: its option, never the arrival's path."""
+    site = (settings.options.get("unifi_site") or "default").strip()
     if not _SITE.match(site):
         raise HookError("site option unifi_site must be the controller's site name (letters, digits, - or _)")
     return site

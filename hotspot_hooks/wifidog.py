@@ -36,6 +36,8 @@ class WifidogHook:
 
     vendor: ClassVar[str] = "wifidog"
     server_side: ClassVar[bool] = False
+    signed: ClassVar[bool] = False
+    supports_deauth: ClassVar[bool] = False
 
     def parse_arrival(self, args: Mapping[str, str], *, settings: SiteSettings | None = None) -> Arrival:
         """Read the login redirect's parameters."""

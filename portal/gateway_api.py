@@ -72,8 +72,7 @@ def request_fields() -> dict:
 
 def claim_nonce(vendor: str, hook, arrived: Arrival) -> bool:
     """Return False if the arrival's nonce was seen before (a replay); True otherwise."""
-    replay_key = getattr(hook, "replay_key", None)
-    nonce = replay_key(arrived) if replay_key else ""
+    nonce = hook.replay_key(arrived) if hook.signed else ""
     if not nonce:
         return True
     try:

@@ -29,6 +29,8 @@ SECRET_NAMES = {
     "rest_password": "MikroTik REST router password (login_mode=rest)",
     "password": "MikroTik shared hotspot account password (login_mode=account)",
     "heartbeat_key": "key the gateway's heartbeat is signed with",
+    "omada_client_id": "Omada Open API application client id (checks that a device is connected)",
+    "omada_client_secret": "Omada Open API application client secret",
 }
 INT_SETTINGS = ("minutes", "download_kbps", "upload_kbps", "quota_mb")
 STR_SETTINGS = ("login_mode", "username")

@@ -17,7 +17,7 @@ import time
 from flask import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
 
 import hotspot_hooks
-from hotspot_hooks import Arrival, ArrivalError, HookError, SignatureError, UnknownVendorError
+from hotspot_hooks import Arrival, ArrivalError, Grant, HookError, NotAClientError, SignatureError, UnknownVendorError
 
 from . import events, radius, sessions
 from .campaigns import campaign_for, campaign_template
@@ -82,7 +82,7 @@ def arrive(vendor: str, params: dict):
         abort(404)
     from . import gateway_api  # signed vendors: raw request, replay check, gateway outcomes
 
-    signed = getattr(hook, "signed", False)
+    signed = hook.signed
     if signed:
         params = {**params, **gateway_api.request_fields()}
     try:
@@ -234,12 +234,21 @@ def connect(token: str):
     site = site_of(session)
     hook = hotspot_hooks.get_hook(session.arrival.vendor)
     settings = site_settings(site)
+    if session.granted and hotspot_hooks.calls_controller(hook, settings):
+        # One controller grant per session: a repeated Connect (or a crafted replay of it)
+        # must not make the portal authorise again.
+        grant = Grant(kind="done", url=session.arrival.original_url)
+        return render_template("splash/online.html", grant=grant, **page_context(session, site))
     try:
         if settings.login_mode == radius.LOGIN_MODE:  # a one-time credential, checked by FreeRADIUS
             settings = radius.login_settings(session, settings)
         grant = hook.authorize(session.arrival, settings)
         if grant.kind == "gateway":  # the router asks the portal: record the grant for it first
             grant = gateway_api.hand_over(session, grant, settings.minutes)
+    except NotAClientError as error:
+        log.warning("grant refused at site %s (%s): %s", session.site_id or "unknown",
+                    session.arrival.vendor, without_client(str(error), session.arrival))
+        return render_error("errors/not_a_client.html", 403, visit=session)
     except HookError as error:
         log.error("grant failed at site %s (%s): %s", session.site_id or "unknown",
                   session.arrival.vendor, without_client(str(error), session.arrival))

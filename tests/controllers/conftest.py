@@ -39,24 +39,41 @@ def _serve(standin):
     standin.stop()
 
 
+def _with_resident(standin, mac: str):
+    """The stand-in with the recorded arrival's device connected, as it is on a real site."""
+    standin.connect_client(mac)
+    return standin
+
+
 @pytest.fixture
 def unifi_classic():
-    yield from _serve(UnifiStandIn(unifi_os=False))
+    yield from _serve(_with_resident(UnifiStandIn(unifi_os=False), UNIFI_ARRIVAL["id"]))
 
 
 @pytest.fixture
 def unifi_os():
-    yield from _serve(UnifiStandIn(unifi_os=True))
+    yield from _serve(_with_resident(UnifiStandIn(unifi_os=True), UNIFI_ARRIVAL["id"]))
 
 
 @pytest.fixture
 def omada_controller():
-    yield from _serve(OmadaStandIn())
+    yield from _serve(_with_resident(OmadaStandIn(), OMADA_ARRIVAL["clientMac"]))
 
 
 @pytest.fixture
 def rest_router():
-    yield from _serve(RouterOSRestStandIn())
+    yield from _serve(_with_resident(RouterOSRestStandIn(), "70:8A:09:65:4D:EC"))
+
+
+def omada_options(standin) -> dict:
+    """The site options an Omada site needs besides the controller's address."""
+    return {"omada_controller_id": standin.controller_id, "omada_site": "Default", "omada_site_id": standin.site_id}
+
+
+def omada_secrets(standin) -> dict:
+    """The hotspot operator and the Open API application of an Omada site."""
+    return {"controller_username": standin.name, "controller_password": standin.password,
+            "omada_client_id": standin.client_id, "omada_client_secret": standin.client_secret}
 
 
 class SiteWiring:

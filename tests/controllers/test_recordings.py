@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from tests.hotspot_hooks.helpers import replay
 
+from .conftest import omada_options, omada_secrets
+
 
 def test_unifi_recording_reaches_the_controller(unifi_os, wiring, resident):
     wiring.configure("BALI-U001", {"minutes": 30, "controller_url": unifi_os.url},
@@ -15,8 +17,7 @@ def test_unifi_recording_reaches_the_controller(unifi_os, wiring, resident):
 
 def test_omada_recording_reaches_the_controller(omada_controller, wiring, resident):
     wiring.configure("BALI-O001", {"minutes": 30, "controller_url": omada_controller.url,
-                                   "omada_controller_id": omada_controller.controller_id},
-                     {"controller_username": omada_controller.name, "controller_password": omada_controller.password})
+                                   **omada_options(omada_controller)}, omada_secrets(omada_controller))
     assert replay(resident, "omada", "capport_capture").status_code == 200 and resident.token
     assert resident.connect().status_code == 200
     assert omada_controller.granted == [{"clientMac": "52-DE-63-F1-E3-3B", "apMac": "B0-95-75-15-93-44",

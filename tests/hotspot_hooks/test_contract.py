@@ -12,7 +12,7 @@ import pytest
 from werkzeug.datastructures import MultiDict
 
 import hotspot_hooks
-from hotspot_hooks import HOOKS, Arrival, HookError, HotspotHook, SiteSettings, get_hook
+from hotspot_hooks import HOOKS, Arrival, Grant, HookError, HotspotHook, SiteSettings, get_hook
 from hotspot_hooks.urls import safe_http_url
 
 RECORDINGS = Path(__file__).resolve().parent / "recordings"
@@ -39,7 +39,7 @@ def params_of(hook, recording: dict) -> dict:
         params = MultiDict(parse_qsl(recording["query"], keep_blank_values=True)).to_dict()
     else:
         params = dict(recording["form"])
-    if getattr(hook, "signed", False):
+    if hook.signed:
         params.update({"_query": recording.get("query", ""), "_url": recording["url"]})
     return params
 
@@ -70,7 +70,7 @@ def test_recorded_exchange(vendor, case):
     hook = get_hook(vendor)
     settings = SiteSettings(**expected["settings"])
     params = params_of(hook, recording)
-    signed = getattr(hook, "signed", False)
+    signed = hook.signed
     if "arrival_error" in expected:
         with pytest.raises(getattr(hotspot_hooks, expected["arrival_error"])):
             hook.parse_arrival(params, settings=settings if signed else None)
@@ -107,10 +107,70 @@ def test_hook_class_matches_the_protocol(vendor):
     assert module_name == f"hotspot_hooks.{vendor}"  # registry keys equal module names
     assert cls.vendor == vendor
     assert isinstance(cls.server_side, bool)
-    assert isinstance(getattr(cls, "signed", False), bool)
+    assert isinstance(cls.signed, bool)
     for method in ("parse_arrival", "authorize"):
         assert inspect.signature(getattr(cls, method)) == inspect.signature(getattr(HotspotHook, method)), method
-    if getattr(cls, "signed", False):
+    if cls.signed:
         # The portal asks a signed hook for the nonce it must refuse to see twice.
         params = list(inspect.signature(cls.replay_key).parameters)
         assert params == ["self", "arrival"]
+
+
+# --- the declared contract (hotspot_hooks/base.py: HotspotHook) --------------------------------
+
+CONTRACT_ATTRIBUTES = ("vendor", "server_side", "signed", "supports_deauth")
+PORTAL_SOURCES = sorted((Path(__file__).resolve().parents[2] / "portal").rglob("*.py"))
+HOOK_GETATTR = re.compile(r"getattr\(\s*(hook|cls|type\(hook\))\b")
+
+
+@pytest.mark.parametrize("vendor", sorted(HOOKS))
+def test_every_hook_declares_the_contract_attributes_on_its_own_class(vendor):
+    cls = type(get_hook(vendor))
+    for name in CONTRACT_ATTRIBUTES:
+        # On the class itself: the portal reads them directly, with no getattr default to fall back on.
+        assert name in vars(cls), f"{cls.__name__} must declare {name}"
+        assert name in HotspotHook.__annotations__, name
+    assert all(isinstance(vars(cls)[name], bool) for name in CONTRACT_ATTRIBUTES[1:])
+
+
+@pytest.mark.parametrize("vendor", sorted(HOOKS))
+def test_declared_capabilities_come_with_their_methods(vendor):
+    cls = type(get_hook(vendor))
+    for flag, method in (("signed", "replay_key"), ("supports_deauth", "deauthorize")):
+        if getattr(cls, flag):
+            assert inspect.signature(getattr(cls, method)) == inspect.signature(getattr(HotspotHook, method)), method
+        else:
+            assert method not in vars(cls), f"{cls.__name__}.{method} exists but {flag} is False"
+    if cls.server_side:
+        # Controller vendors check the client is there before authorising (NotAClientError otherwise).
+        assert list(inspect.signature(cls.verify_client).parameters) == ["self", "arrival", "settings"]
+
+
+@pytest.mark.parametrize("vendor", sorted(HOOKS))
+def test_calls_controller_follows_the_declaration(vendor):
+    hook = get_hook(vendor)
+    assert hotspot_hooks.calls_controller(hook, SiteSettings()) is hook.server_side
+    rest = hotspot_hooks.calls_controller(hook, SiteSettings(login_mode="rest"))
+    assert rest is (hook.server_side or vendor == "mikrotik")
+
+
+def test_the_portal_reads_no_hook_attribute_through_getattr():
+    offenders = [f"{path.name}:{number}" for path in PORTAL_SOURCES
+                 for number, line in enumerate(path.read_text().splitlines(), 1) if HOOK_GETATTR.search(line)]
+    assert not offenders, offenders
+
+
+def test_grant_kinds_are_the_documented_ones():
+    documented = re.findall(r'^    - ``"(\w+)"``:', Grant.__doc__, flags=re.MULTILINE)
+    assert tuple(documented) == GRANT_KINDS
+    assert '"authmon"' in Grant.__doc__ and '"wifidog"' in Grant.__doc__
+
+
+def test_adding_a_vendor_is_written_in_one_place():
+    steps = hotspot_hooks.__doc__.split("Adding a vendor", 1)[1]
+    root = Path(__file__).resolve().parents[2]
+    named = re.findall(r"``((?:hotspot_hooks|portal|tests|deploy)/[\w/<>.-]+|README\.md)``", steps)
+    assert len({n.split("<")[0] for n in named}) >= 9
+    for path in named:
+        if "<" not in path:
+            assert (root / path).exists(), path
