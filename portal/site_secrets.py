@@ -29,6 +29,7 @@ SECRET_NAMES = {
     "rest_password": "MikroTik REST router password (login_mode=rest)",
     "password": "MikroTik shared hotspot account password (login_mode=account)",
     "heartbeat_key": "key the gateway's heartbeat is signed with",
+    "authmon_key": "openNDS authmon key: the last part of the site's faspath (16+ letters, digits, - or _)",
 }
 INT_SETTINGS = ("minutes", "download_kbps", "upload_kbps", "quota_mb")
 STR_SETTINGS = ("login_mode", "username")
