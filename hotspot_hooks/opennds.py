@@ -49,6 +49,10 @@ from .urls import normalize_mac, safe_http_url
 QUERY_SEPARATOR = ", "
 #: The site option naming the router's security level: openNDS's own name, also in the kit.
 LEVEL_OPTION = "fas_secure_enabled"
+#: Keys the portal adds to the arrival parameters for a FAS path naming a site (it
+#: overwrites any a client sent): that site's faskey and registered gateway name.
+PATH_FASKEY = "_path_faskey"
+PATH_GATEWAY = "_path_gateway"
 #: Passed to BinAuth on the router with each authmon authorization; carries no personal data.
 AUTHMON_CUSTOM = base64.b64encode(b"bali-wifi-portal").decode()
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -91,6 +95,13 @@ def ciphertext_digest(fas: str) -> str:
         return hashlib.sha256(base64.b64decode(base64.b64decode(fas, validate=True), validate=True)).hexdigest()
     except (binascii.Error, ValueError):
         return ""
+
+
+def same_gateway(sent: str, registered: str) -> bool:
+    """True if the gateway name a router sent is the registered one, node suffixes aside."""
+    sent_base, sent_node = split_node_suffix(sent)
+    reg_base, reg_node = split_node_suffix(registered)
+    return sent_base.lower() == reg_base.lower() and (not sent_node or not reg_node or sent_node.lower() == reg_node.lower())
 
 
 def split_node_suffix(name: str) -> tuple[str, str]:
@@ -161,11 +172,7 @@ class OpenndsHook:
                 iv = args["iv"]
                 if not _IV.match(iv):
                     raise SignatureError("openNDS iv must be 16 characters")
-                faskey = settings.secrets.get("faskey", "") if settings else ""
-                if not faskey:
-                    raise SignatureError("encrypted openNDS arrival but no faskey is configured")
-                payload = parse_payload(decrypt_payload(fas, iv, faskey))
-                payload["_ciphertext"] = ciphertext_digest(fas)
+                payload = self._decrypt(args, fas, iv, settings)
             else:
                 fmt, iv = "1", ""
                 try:
@@ -182,6 +189,25 @@ class OpenndsHook:
         if expected and expected != fmt:
             raise SignatureError(f"openNDS arrival in level-{fmt} format, site expects level {_level(settings)}")
         return arrival
+
+    def _decrypt(self, args: Mapping[str, str], fas: str, iv: str, settings: SiteSettings | None) -> dict[str, str]:
+        # The kit's faspath names the site, so the portal can offer that site's own faskey
+        # before it knows the (encrypted) gateway name; it only counts for that site's gateway.
+        path_key, path_gateway = args.get(PATH_FASKEY, ""), args.get(PATH_GATEWAY, "")
+        if path_key and path_gateway:
+            try:
+                payload = parse_payload(decrypt_payload(fas, iv, path_key))
+            except SignatureError:
+                payload = None
+            if payload is not None:
+                if not same_gateway(unquote(payload.get("gatewayname", "")), path_gateway):
+                    raise SignatureError("openNDS payload names another gateway than its FAS path's site")
+                return {**payload, "_ciphertext": ciphertext_digest(fas)}
+        faskey = settings.secrets.get("faskey", "") if settings else ""
+        if not faskey:
+            raise SignatureError("encrypted openNDS arrival but no faskey is configured")
+        payload = parse_payload(decrypt_payload(fas, iv, faskey))
+        return {**payload, "_ciphertext": ciphertext_digest(fas)}
 
     def _from_payload(self, payload: Mapping[str, str], fmt: str, iv: str) -> Arrival:
         hid = payload.get("hid", "")

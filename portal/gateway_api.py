@@ -37,6 +37,7 @@ import hotspot_hooks
 from hotspot_hooks import Arrival, Grant, HookError
 from hotspot_hooks.guards import GrantRefusedError
 from hotspot_hooks.coovachilli import RAW_QUERY, REQUEST_URL
+from hotspot_hooks.opennds import PATH_FASKEY, PATH_GATEWAY
 from hotspot_hooks.urls import normalize_mac
 from hotspot_hooks.wifidog import auth_reply
 
@@ -75,8 +76,21 @@ def _digest(value: str) -> str:
 # --- the resident journey's Redis steps ---------------------------------------------------------
 
 def request_fields() -> dict:
-    """The raw request as signed hooks verify it (CoovaChilli's md covers the exact query)."""
-    return {RAW_QUERY: request.query_string.decode("latin-1"), REQUEST_URL: request.base_url}
+    """The raw request as signed hooks verify it (CoovaChilli's md covers the exact query).
+
+    On an openNDS FAS path naming a site, also that site's faskey and gateway name, so an
+    arrival encrypted under the site's own faskey decrypts before the site is known.
+    Always set, so that a client cannot supply them.
+    """
+    fields = {RAW_QUERY: request.query_string.decode("latin-1"), REQUEST_URL: request.base_url,
+              PATH_FASKEY: "", PATH_GATEWAY: ""}
+    site_id = (request.view_args or {}).get("site_id", "")
+    if request.endpoint in ("gateway_api.opennds_site_path", "gateway_api.opennds_site") and site_id:
+        site = splash.site_cache().get(splash.redis_or_none(), site_id)
+        faskey = str(open_secrets(get_crypto(), site).get("faskey", "")) if site else ""
+        if faskey and site.gateway_vendor == "opennds":
+            fields.update({PATH_FASKEY: faskey, PATH_GATEWAY: site.gateway_id})
+    return fields
 
 
 def claim_nonce(vendor: str, hook, arrived: Arrival) -> bool:
@@ -182,6 +196,14 @@ def _page(site) -> dict:
 def opennds_post():
     """A resident's arrival; an authmon poll here lacks the site key and is refused."""
     if "auth_get" in request.form:
+        return _authmon_without_key()
+    return splash.arrival("opennds")
+
+
+@bp.route("/hotspot/opennds/<site_id>", methods=["GET", "POST"])
+def opennds_site(site_id: str):
+    """The FAS path the kit configures for levels 0-2: residents arrive here."""
+    if request.method == "POST" and "auth_get" in request.form:
         return _authmon_without_key()
     return splash.arrival("opennds")
 
