@@ -121,6 +121,9 @@ class SiteSettings:
     username: str = ""
     options: Mapping[str, str] = field(default_factory=dict)
     secrets: Mapping[str, str] = field(default_factory=dict)
+    #: Hosts a browser-side grant may target (see hotspot_hooks.guards); the default is
+    #: the rule for an unregistered gateway: private addresses only.
+    router_hosts: tuple[str, ...] = ("private",)
 
 
 class HotspotHook(Protocol):

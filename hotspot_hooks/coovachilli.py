@@ -10,6 +10,12 @@ a portal behind an address rewrite).
 Access is granted by the browser: ``GET http://<uamip>:<uamport>/logon?username=…&response=…``
 with the CHAP response computed here, server-side, because a browser-side ChilliLibrary
 ignores the uamsecret (coova-chilli#221). ``login_mode="pap"`` sends the PAP form instead.
+``uamip`` must be one of the site's ``router_hosts`` (:mod:`hotspot_hooks.guards`).
+
+A password the resident could read back is refused unless the site opts in
+(``allow_pap=yes``, with its own ``password`` secret): chilli without a challenge
+(``nochallenge``) takes it in clear, and PAP without a uamsecret is the password XOR a
+challenge the resident sees. The fleet password only ever leaves as a CHAP response.
 
 ``res`` other than ``notyet`` (``success``, ``already``, ``logoff``, ``failed``) is
 reported as ``extra["outcome"]`` for the portal to show a page about it.
@@ -23,6 +29,7 @@ from typing import ClassVar, Mapping
 from urllib.parse import parse_qsl, urlencode
 
 from .base import Arrival, ArrivalError, Grant, SignatureError, SiteSettings
+from .guards import chap_password, clear_password, pinned
 from .urls import normalize_mac, safe_http_url
 
 #: Keys the portal adds to the arrival parameters (it overwrites any a client sent).
@@ -136,16 +143,18 @@ class CoovachilliHook:
             raise ArrivalError(f"nothing to log in: CoovaChilli reported res={extra.get('res')}")
         if not settings.username:
             raise ArrivalError("set the site's username: CoovaChilli logs in through RADIUS")
-        password = settings.secrets.get("password", "")
+        uamip = pinned(extra["uamip"], settings)
         uamsecret = settings.secrets.get("uamsecret", "")
         query = {"username": settings.username}
         challenge = extra.get("challenge", "")
         if not challenge:
-            query["password"] = password  # 'nochallenge' chilli: PAP in clear
+            query["password"] = clear_password(settings, "CoovaChilli sent no challenge")  # 'nochallenge'
         elif settings.login_mode == "pap":
+            # Without a uamsecret the XOR key is the challenge itself: as good as clear.
+            password = chap_password(settings) if uamsecret else clear_password(settings, "PAP without uamsecret")
             query["password"] = pap_password(challenge, password, uamsecret)
         else:
-            query["response"] = chap_response(challenge, password, uamsecret)
+            query["response"] = chap_response(challenge, chap_password(settings), uamsecret)
         if arrival.original_url:
             query["userurl"] = arrival.original_url
-        return Grant(kind="redirect", url=f"http://{extra['uamip']}:{extra['uamport']}/logon?{urlencode(query)}")
+        return Grant(kind="redirect", url=f"http://{uamip}:{extra['uamport']}/logon?{urlencode(query)}")

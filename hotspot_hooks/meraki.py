@@ -14,6 +14,7 @@ from typing import ClassVar, Mapping
 from urllib.parse import urlencode, urlsplit
 
 from .base import Arrival, ArrivalError, Grant, SiteSettings
+from .guards import GrantRefusedError
 from .urls import normalize_mac, safe_http_url
 
 GRANT_DOMAIN = "network-auth.com"
@@ -50,7 +51,10 @@ class MerakiHook:
 
     def authorize(self, arrival: Arrival, settings: SiteSettings) -> Grant:
         """Send the browser to Meraki's grant URL for ``settings.minutes``."""
-        base = arrival.extra["base_grant_url"]
+        # Checked again here: a session's arrival is only as good as the code that stored it.
+        base = grant_url(arrival.extra.get("base_grant_url"))
+        if not base:
+            raise GrantRefusedError("Meraki grant URL is not on network-auth.com", reason="router_host")
         # Public Meraki examples pass duration in seconds (gateways.md §13: unit unofficial).
         query = {"duration": str(max(settings.minutes, 1) * 60)}
         if arrival.original_url:

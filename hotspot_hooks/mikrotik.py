@@ -6,13 +6,18 @@ Two login modes, chosen per site:
 
 - ``trial`` (default): ``GET <link-login-only>?dst=…&username=T-<mac>``; needs
   ``login-by=trial`` on the hotspot profile. Works without JavaScript.
-- ``account``: a shared hotspot user; the password is sent plain (PAP) or as
-  the CHAP response when the router supplied ``chap-id``/``chap-challenge``.
+- ``account``: a shared hotspot user, logged in with the CHAP response to the
+  router's ``chap-id``/``chap-challenge``. An arrival without a challenge (PAP) is
+  refused: the password would sit in clear in the resident's page, and anyone can
+  post an arrival without one. A site that accepts that (e.g. an HTTPS-only login
+  with a password for this router alone) sets ``allow_pap=yes`` and its own
+  ``password`` secret; the fleet password is never sent in clear.
 - ``rest``: the portal logs the client in itself over RouterOS v7 REST, for
   sites whose router it can reach (see :mod:`hotspot_hooks.mikrotik_rest`).
 
 Nothing the router posts is signed (gateways.md §1.1), so the portal treats
-every field as untrusted input.
+every field as untrusted input: the login URL's host must be one of the site's
+``router_hosts`` (:mod:`hotspot_hooks.guards`).
 """
 from __future__ import annotations
 
@@ -22,6 +27,7 @@ from typing import ClassVar, Mapping
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from .base import Arrival, ArrivalError, Grant, SiteSettings
+from .guards import chap_password, clear_password, pinned
 from .urls import normalize_mac, safe_http_url
 
 _OCTAL = re.compile(r"\\([0-7]{1,3})")
@@ -95,7 +101,7 @@ class MikrotikHook:
             from .mikrotik_rest import rest_login  # only REST sites pay for the import
 
             return rest_login(arrival, settings)
-        login_url = arrival.extra["login_url"]
+        login_url = pinned(arrival.extra["login_url"], settings)
         dst = arrival.original_url
         if settings.login_mode in ("", "trial"):
             if not arrival.client_mac:
@@ -104,10 +110,11 @@ class MikrotikHook:
             if dst:
                 query["dst"] = dst
             return Grant(kind="redirect", url=f"{login_url}?{urlencode(query)}")
-        password = settings.secrets.get("password", "")
         chap_id = arrival.extra.get("chap-id", "")
-        if chap_id:
-            password = chap_response(chap_id, password, arrival.extra.get("chap-challenge", ""))
+        if chap_id and arrival.extra.get("chap-challenge"):
+            password = chap_response(chap_id, chap_password(settings), arrival.extra["chap-challenge"])
+        else:
+            password = clear_password(settings, "MikroTik sent no CHAP challenge")
         fields = {"username": settings.username, "password": password, "popup": "false"}
         if dst:
             fields["dst"] = dst

@@ -15,10 +15,20 @@ How access is granted:
 - levels 3/4 (**authmon**): the router polls the portal; :meth:`OpenndsHook.authorize`
   returns a ``"gateway"`` grant carrying the auth-list entry the portal queues for it.
 
-The site chooses with ``options["fas_secure_enabled"]``; when set, an arrival in another
-format is refused (a downgrade from AES to plain base64 would drop the only check).
-Levels 2/3 encrypt the gateway's name, so the site is unknown until the payload is
-decrypted: the first parse uses the fleet faskey (``PORTAL_OPENNDS_FASKEY``).
+The site chooses with ``options["fas_secure_enabled"]`` (openNDS's own option name, which
+the operator kit writes too); when set, an arrival in another format is refused (a
+downgrade from AES to plain base64 would drop the only check). Levels 2/3 encrypt the
+gateway's name, so the site is unknown until the payload is decrypted: the first parse
+uses the fleet faskey (``PORTAL_OPENNDS_FASKEY``).
+
+openNDS 10+ appends ``" Node:<id> "`` to ``gatewayname`` by default
+(``enable_serial_number_suffix``): the id is kept in ``extra["node"]`` and the registry
+finds the site with or without it (:func:`split_node_suffix`).
+
+Level 2/3 replay protection is keyed on the ciphertext, never on the IV: CBC lets anyone
+change the IV of a captured redirect and it still decrypts (only the first block, the
+``hid``, changes), while the router encrypts every redirect under a fresh IV, so a new
+ciphertext is a new redirect even for a resident who comes back with the same ``hid``.
 """
 from __future__ import annotations
 
@@ -33,9 +43,16 @@ from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from .base import Arrival, ArrivalError, Grant, SignatureError, SiteSettings
+from .guards import pinned
 from .urls import normalize_mac, safe_http_url
 
 QUERY_SEPARATOR = ", "
+#: The site option naming the router's security level: openNDS's own name, also in the kit.
+LEVEL_OPTION = "fas_secure_enabled"
+#: Keys the portal adds to the arrival parameters for a FAS path naming a site (it
+#: overwrites any a client sent): that site's faskey and registered gateway name.
+PATH_FASKEY = "_path_faskey"
+PATH_GATEWAY = "_path_gateway"
 #: Passed to BinAuth on the router with each authmon authorization; carries no personal data.
 AUTHMON_CUSTOM = base64.b64encode(b"bali-wifi-portal").decode()
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -43,6 +60,8 @@ _TOKEN = re.compile(r"^[0-9a-f]{8}$")
 _IV = re.compile(r"^[0-9A-Za-z]{16}$")
 _HOSTPORT = re.compile(r"^[A-Za-z0-9.\-]{1,253}(:[0-9]{1,5})?$")
 _AUTHDIR = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
+_NODE_SUFFIX = re.compile(r"^(?P<base>.*\S)\s+Node:(?P<node>[0-9A-Za-z]{1,32})$")
+_PRINTABLE = re.compile(r"^[\x20-\x7e]*$")
 #: fas_secure_enabled -> the arrival format the router uses at that level.
 _FORMAT = {"0": "0", "1": "1", "4": "1", "2": "2", "3": "2"}
 
@@ -61,9 +80,34 @@ def decrypt_payload(fas: str, iv: str, faskey: str) -> str:
         decryptor = _aes(faskey, iv).decryptor()
         unpadder = padding.PKCS7(128).unpadder()
         padded = decryptor.update(ciphertext) + decryptor.finalize()
-        return (unpadder.update(padded) + unpadder.finalize()).decode("utf-8")
+        plain = (unpadder.update(padded) + unpadder.finalize()).decode("utf-8")
     except (binascii.Error, ValueError, UnicodeDecodeError) as error:
         raise SignatureError("openNDS payload does not decrypt with this faskey") from error
+    # openNDS URL-encodes every value: a block an attacker altered decrypts to random bytes.
+    if not _PRINTABLE.match(plain):
+        raise SignatureError("openNDS payload decrypts to garbage: altered ciphertext")
+    return plain
+
+
+def ciphertext_digest(fas: str) -> str:
+    """Return sha256_hex of a level 2/3 payload's ciphertext bytes (the replay nonce)."""
+    try:
+        return hashlib.sha256(base64.b64decode(base64.b64decode(fas, validate=True), validate=True)).hexdigest()
+    except (binascii.Error, ValueError):
+        return ""
+
+
+def same_gateway(sent: str, registered: str) -> bool:
+    """True if the gateway name a router sent is the registered one, node suffixes aside."""
+    sent_base, sent_node = split_node_suffix(sent)
+    reg_base, reg_node = split_node_suffix(registered)
+    return sent_base.lower() == reg_base.lower() and (not sent_node or not reg_node or sent_node.lower() == reg_node.lower())
+
+
+def split_node_suffix(name: str) -> tuple[str, str]:
+    """Split ``"hs-1 Node:e4956e4d641c"`` into ``("hs-1", "e4956e4d641c")``; ``(name, "")`` without one."""
+    match = _NODE_SUFFIX.match(name.strip())
+    return (match["base"], match["node"]) if match else (name.strip(), "")
 
 
 def encrypt_payload(plain: str, iv: str, faskey: str) -> str:
@@ -102,8 +146,13 @@ def auth_entry(token: str, settings: SiteSettings) -> str:
         quota_kb, quota_kb, AUTHMON_CUSTOM))
 
 
+def _node(gateway_id: str) -> dict[str, str]:
+    node = split_node_suffix(gateway_id)[1]
+    return {"node": node} if node else {}
+
+
 def _level(settings: SiteSettings | None) -> str:
-    return (settings.options.get("fas_secure_enabled", "") if settings else "").strip()
+    return (settings.options.get(LEVEL_OPTION, "") if settings else "").strip()
 
 
 class OpenndsHook:
@@ -124,10 +173,7 @@ class OpenndsHook:
                 iv = args["iv"]
                 if not _IV.match(iv):
                     raise SignatureError("openNDS iv must be 16 characters")
-                faskey = settings.secrets.get("faskey", "") if settings else ""
-                if not faskey:
-                    raise SignatureError("encrypted openNDS arrival but no faskey is configured")
-                payload = parse_payload(decrypt_payload(fas, iv, faskey))
+                payload = self._decrypt(args, fas, iv, settings)
             else:
                 fmt, iv = "1", ""
                 try:
@@ -145,6 +191,25 @@ class OpenndsHook:
             raise SignatureError(f"openNDS arrival in level-{fmt} format, site expects level {_level(settings)}")
         return arrival
 
+    def _decrypt(self, args: Mapping[str, str], fas: str, iv: str, settings: SiteSettings | None) -> dict[str, str]:
+        # The kit's faspath names the site, so the portal can offer that site's own faskey
+        # before it knows the (encrypted) gateway name; it only counts for that site's gateway.
+        path_key, path_gateway = args.get(PATH_FASKEY, ""), args.get(PATH_GATEWAY, "")
+        if path_key and path_gateway:
+            try:
+                payload = parse_payload(decrypt_payload(fas, iv, path_key))
+            except SignatureError:
+                payload = None
+            if payload is not None:
+                if not same_gateway(unquote(payload.get("gatewayname", "")), path_gateway):
+                    raise SignatureError("openNDS payload names another gateway than its FAS path's site")
+                return {**payload, "_ciphertext": ciphertext_digest(fas)}
+        faskey = settings.secrets.get("faskey", "") if settings else ""
+        if not faskey:
+            raise SignatureError("encrypted openNDS arrival but no faskey is configured")
+        payload = parse_payload(decrypt_payload(fas, iv, faskey))
+        return {**payload, "_ciphertext": ciphertext_digest(fas)}
+
     def _from_payload(self, payload: Mapping[str, str], fmt: str, iv: str) -> Arrival:
         hid = payload.get("hid", "")
         if not _HEX64.match(hid):
@@ -157,14 +222,18 @@ class OpenndsHook:
         if not _AUTHDIR.match(authdir):
             raise ArrivalError("malformed openNDS authdir")
         encoded_name = payload.get("gatewayname", "")
+        gateway_id = unquote(encoded_name).strip()[:128]
+        extra = {"format": fmt, "hid": hid, "gatewayaddress": address, "authdir": authdir,
+                 "gatewayhash": gateway_hash(encoded_name), **_node(gateway_id)}
+        if iv:
+            extra.update(iv=iv, ciphertext=payload.get("_ciphertext", ""))
         return Arrival(
             vendor=self.vendor,
-            gateway_id=unquote(encoded_name).strip()[:128],
+            gateway_id=gateway_id,
             client_mac=normalize_mac(payload.get("clientmac")),
             client_ip=payload.get("clientip", "").strip()[:45],
             original_url=safe_http_url(unquote(payload.get("originurl", ""))),
-            extra={"format": fmt, "hid": hid, "gatewayaddress": address, "authdir": authdir,
-                   "gatewayhash": gateway_hash(encoded_name), **({"iv": iv} if iv else {})},
+            extra=extra,
         )
 
     def _from_clear(self, args: Mapping[str, str]) -> Arrival:
@@ -175,17 +244,21 @@ class OpenndsHook:
         if not action:
             raise ArrivalError("openNDS level 0 sent no usable authaction")
         parts = urlsplit(action)
+        gateway_id = (args.get("gatewayname") or "").strip()[:128]
         return Arrival(
             vendor=self.vendor,
-            gateway_id=(args.get("gatewayname") or "").strip()[:128],
+            gateway_id=gateway_id,
             client_ip=(args.get("clientip") or "").strip()[:45],
             original_url=safe_http_url(args.get("redir")),
-            extra={"format": "0", "tok": token, "auth_url": f"{parts.scheme}://{parts.netloc}{parts.path}"},
+            extra={"format": "0", "tok": token, "auth_url": f"{parts.scheme}://{parts.netloc}{parts.path}",
+                   **_node(gateway_id)},
         )
 
     def replay_key(self, arrival: Arrival) -> str:
-        """Return the per-redirect nonce of a verified arrival: the random iv of levels 2/3."""
-        return arrival.extra.get("iv", "")
+        """Return the per-redirect nonce of a verified arrival: its level 2/3 ciphertext (not the iv)."""
+        if arrival.extra.get("iv"):
+            return arrival.extra.get("ciphertext", "") or arrival.extra["iv"]
+        return ""
 
     def authorize(self, arrival: Arrival, settings: SiteSettings) -> Grant:
         """Send the browser to the router's auth URL, or hand an authmon entry to the portal."""
@@ -193,7 +266,7 @@ class OpenndsHook:
         redir = arrival.original_url
         if extra.get("format") == "0":
             query = {"tok": extra["tok"], **({"redir": redir} if redir else {})}
-            return Grant(kind="redirect", url=f"{extra['auth_url']}?{urlencode(query)}")
+            return Grant(kind="redirect", url=f"{pinned(extra['auth_url'], settings)}?{urlencode(query)}")
         faskey = settings.secrets.get("faskey", "")
         if not faskey:
             raise ArrivalError("no faskey configured for this openNDS site")
@@ -203,5 +276,5 @@ class OpenndsHook:
                 "protocol": "authmon", "queue": extra["gatewayhash"], "id": token,
                 "entry": auth_entry(token, settings)})
         query = {"tok": token, **({"redir": redir} if redir else {})}
-        return Grant(kind="redirect",
-                     url=f"http://{extra['gatewayaddress']}/{extra['authdir']}/?{urlencode(query)}")
+        address = pinned(extra["gatewayaddress"], settings)
+        return Grant(kind="redirect", url=f"http://{address}/{extra['authdir']}/?{urlencode(query)}")

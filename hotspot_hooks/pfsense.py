@@ -9,7 +9,10 @@ auto-submits its substitutions to us (see docs), with these field names:
 pfSense identifies the client by the POST's source address, so the browser posts
 ``accept``, ``zone``, ``redirurl`` and the credentials to ``portal_action``:
 ``auth_user``/``auth_pass`` when the site has a username, ``auth_voucher`` in
-``login_mode="voucher"``, none for a zone without authentication.
+``login_mode="voucher"``, none for a zone without authentication. pfSense takes
+them in clear, so they are only the site's own secrets (never the fleet password),
+and ``portal_action`` must be on one of the site's ``router_hosts``
+(:mod:`hotspot_hooks.guards`).
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ import re
 from typing import ClassVar, Mapping
 
 from .base import Arrival, ArrivalError, Grant, SiteSettings
+from .guards import GrantRefusedError, pinned
 from .urls import normalize_mac, safe_http_url
 
 _ZONE = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
@@ -49,10 +53,15 @@ class PfsenseHook:
 
     def authorize(self, arrival: Arrival, settings: SiteSettings) -> Grant:
         """Return the form the browser posts to the zone's portal action."""
+        action = pinned(arrival.extra["portal_action"], settings)
         fields = {"zone": arrival.extra["zone"], "redirurl": arrival.original_url, "accept": "Continue"}
         if settings.login_mode == "voucher":
             fields["auth_voucher"] = settings.secrets.get("voucher", "")
         elif settings.username:
+            # The resident's page shows it: only a password set for this site, never the fleet's.
+            password = settings.secrets.get("password", "")
+            if not password:
+                raise GrantRefusedError("pfSense zone with a username but no site password secret", reason="clear_password")
             fields["auth_user"] = settings.username
-            fields["auth_pass"] = settings.secrets.get("password", "")
-        return Grant(kind="form", url=arrival.extra["portal_action"], method="post", fields=fields)
+            fields["auth_pass"] = password
+        return Grant(kind="form", url=action, method="post", fields=fields)

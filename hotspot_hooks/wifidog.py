@@ -8,7 +8,8 @@
 
 The token is minted here and the grant is a ``"gateway"`` grant: the portal must record
 which device (of the portal session) the token belongs to before the browser uses it,
-and answers the gateway's ``/auth`` from that record. Nothing in the protocol is signed.
+and answers the gateway's ``/auth`` from that record. Nothing in the protocol is signed,
+so ``gw_address`` must be one of the site's ``router_hosts`` (:mod:`hotspot_hooks.guards`).
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from typing import ClassVar, Mapping
 from urllib.parse import urlencode
 
 from .base import Arrival, ArrivalError, Grant, SiteSettings
+from .guards import pinned
 from .urls import normalize_mac, safe_http_url
 
 DEFAULT_PORT = "2060"
@@ -61,6 +63,7 @@ class WifidogHook:
         """Mint a token and send the browser to the gateway's /wifidog/auth with it."""
         if not arrival.client_mac:
             raise ArrivalError("WiFiDog sent no client MAC: the token could not be bound to a device")
+        address = pinned(arrival.extra["gw_address"], settings)
         token = secrets.token_urlsafe(24)
-        url = f"http://{arrival.extra['gw_address']}:{arrival.extra['gw_port']}/wifidog/auth?{urlencode({'token': token})}"
+        url = f"http://{address}:{arrival.extra['gw_port']}/wifidog/auth?{urlencode({'token': token})}"
         return Grant(kind="gateway", url=url, fields={"protocol": "wifidog", "token": token})

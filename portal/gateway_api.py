@@ -9,8 +9,14 @@ may not touch:
   openNDS authmon the entry is queued per gateway until the router's poll
   acknowledges it; for WiFiDog the token is bound to the session's device.
 
-Keys: ``portal:nonce:<vendor>:<hash>``, ``portal:authmon:<gatewayhash>`` (hash rhid ->
-"<queued at> <entry>"), ``portal:authmon:ack:<rhid>``, ``portal:wifidog:tok:<hash>``.
+openNDS authmon polls the FAS URL, so the operator kit puts the site and its secret
+``authmon_key`` in the FAS path (``/hotspot/opennds/<site_id>/<authmon_key>``): a poll
+only sees the queue of the site whose key it names, and an unregistered gateway has
+no queue at all. (The path is visible to the site's residents, who are redirected to
+it: the key keeps everyone else out of the site's queue.)
+
+Keys: ``portal:nonce:<vendor>:<hash>``, ``portal:authmon:<site_id>:<gatewayhash>`` (hash
+rhid -> "<queued at> <entry>"), ``portal:authmon:ack:<rhid>``, ``portal:wifidog:tok:<hash>``.
 Each is one key per operation, so all of this works unchanged on Redis Cluster.
 """
 from __future__ import annotations
@@ -29,7 +35,9 @@ from flask import Blueprint, current_app, g, redirect, render_template, request,
 
 import hotspot_hooks
 from hotspot_hooks import Arrival, Grant, HookError
+from hotspot_hooks.guards import GrantRefusedError
 from hotspot_hooks.coovachilli import RAW_QUERY, REQUEST_URL
+from hotspot_hooks.opennds import PATH_FASKEY, PATH_GATEWAY
 from hotspot_hooks.urls import normalize_mac
 from hotspot_hooks.wifidog import auth_reply
 
@@ -38,13 +46,14 @@ from .crypto import InvalidToken, get_crypto
 from .errors import render_error
 from .i18n import LANGUAGE_NAMES, LANGUAGES, choose_language
 from .redis import DOWN_ERRORS, get_redis, report_failure
+from .site_secrets import open_secrets
 
 bp = Blueprint("gateway_api", __name__)
 log = logging.getLogger(__name__)
 
 NONCE = "portal:nonce:{}:{}"
 REPLAY_TTL = 86400            # a nonce is refused again for a day
-AUTHMON_QUEUE = "portal:authmon:{}"
+AUTHMON_QUEUE = "portal:authmon:{}:{}"   # site id, gatewayhash
 AUTHMON_ACK = "portal:authmon:ack:{}"
 AUTHMON_TTL = 600             # an entry the router has not fetched by then is dropped
 WIFIDOG_TOKEN = "portal:wifidog:tok:{}"
@@ -53,6 +62,7 @@ WAIT_REFRESH = 2              # seconds between checks on the "wait a moment" pa
 WAIT_TRIES = 30
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _TIME = re.compile(r"^[0-9]{9,11}$")
+_AUTHMON_KEY = re.compile(r"^[A-Za-z0-9_\-]{16,128}$")
 
 
 def _text(body: str, status: int = 200):
@@ -66,8 +76,21 @@ def _digest(value: str) -> str:
 # --- the resident journey's Redis steps ---------------------------------------------------------
 
 def request_fields() -> dict:
-    """The raw request as signed hooks verify it (CoovaChilli's md covers the exact query)."""
-    return {RAW_QUERY: request.query_string.decode("latin-1"), REQUEST_URL: request.base_url}
+    """The raw request as signed hooks verify it (CoovaChilli's md covers the exact query).
+
+    On an openNDS FAS path naming a site, also that site's faskey and gateway name, so an
+    arrival encrypted under the site's own faskey decrypts before the site is known.
+    Always set, so that a client cannot supply them.
+    """
+    fields = {RAW_QUERY: request.query_string.decode("latin-1"), REQUEST_URL: request.base_url,
+              PATH_FASKEY: "", PATH_GATEWAY: ""}
+    site_id = (request.view_args or {}).get("site_id", "")
+    if request.endpoint in ("gateway_api.opennds_site_path", "gateway_api.opennds_site") and site_id:
+        site = splash.site_cache().get(splash.redis_or_none(), site_id)
+        faskey = str(open_secrets(get_crypto(), site).get("faskey", "")) if site else ""
+        if faskey and site.gateway_vendor == "opennds":
+            fields.update({PATH_FASKEY: faskey, PATH_GATEWAY: site.gateway_id})
+    return fields
 
 
 def claim_nonce(vendor: str, hook, arrived: Arrival) -> bool:
@@ -102,7 +125,10 @@ def hand_over(session, grant: Grant, minutes: int) -> Grant:
     try:
         client = get_redis()
         if protocol == "authmon":
-            queue = AUTHMON_QUEUE.format(grant.fields["queue"])
+            if not session.site_id:
+                # Only a registered site's router can poll (with its key): nobody would fetch this.
+                raise GrantRefusedError("authmon grant for an unregistered openNDS gateway", reason="not_registered")
+            queue = AUTHMON_QUEUE.format(session.site_id, grant.fields["queue"])
             with client.pipeline(transaction=False) as pipe:
                 pipe.hset(queue, grant.fields["id"], f"{time.time():.0f} {grant.fields['entry']}")
                 pipe.expire(queue, AUTHMON_TTL)
@@ -145,7 +171,7 @@ def wait(token: str):
         if client.exists(AUTHMON_ACK.format(grant.fields["id"])):
             return render_template("splash/online.html", grant=Grant(kind="done", url=session.arrival.original_url),
                                    **splash.page_context(session, site))
-        pending = client.hexists(AUTHMON_QUEUE.format(grant.fields["queue"]), grant.fields["id"])
+        pending = client.hexists(AUTHMON_QUEUE.format(session.site_id, grant.fields["queue"]), grant.fields["id"])
     except (HookError, *DOWN_ERRORS):
         pending = False
     tries = request.args.get("n", type=int) or 1
@@ -167,10 +193,42 @@ def _page(site) -> dict:
 
 @bp.post("/hotspot/opennds")
 def opennds_post():
-    """authmon polls the FAS URL itself; anything else posted there is a resident's arrival."""
+    """A resident's arrival; an authmon poll here lacks the site key and is refused."""
     if "auth_get" in request.form:
-        return authmon()
+        return _authmon_without_key()
     return splash.arrival("opennds")
+
+
+@bp.route("/hotspot/opennds/<site_id>", methods=["GET", "POST"])
+def opennds_site(site_id: str):
+    """The FAS path the kit configures for levels 0-2: residents arrive here."""
+    if request.method == "POST" and "auth_get" in request.form:
+        return _authmon_without_key()
+    return splash.arrival("opennds")
+
+
+@bp.route("/hotspot/opennds/<site_id>/<key>", methods=["GET", "POST"])
+def opennds_site_path(site_id: str, key: str):
+    """The FAS path the kit configures for authmon: residents arrive here, the router polls here."""
+    if request.method == "POST" and "auth_get" in request.form:
+        return authmon(site_id, key)
+    return splash.arrival("opennds")
+
+
+@bp.post("/gateway/opennds/authmon")
+def _authmon_without_key():
+    """The former keyless authmon endpoint: refused, with what to change on the router."""
+    log.warning("openNDS authmon poll without a site key refused: the router needs the kit's faspath")
+    return _text("ERROR: authmon needs /hotspot/opennds/<site_id>/<authmon_key> as faspath "
+                 "(flask --app portal sites config <site_id>)", 403)
+
+
+def _authmon_key_matches(site_id: str, key: str) -> bool:
+    site = splash.site_cache().get(splash.redis_or_none(), site_id)
+    if site is None or site.gateway_vendor != "opennds" or not _AUTHMON_KEY.match(key):
+        return False
+    expected = str(open_secrets(get_crypto(), site).get("authmon_key", ""))
+    return bool(expected) and hmac.compare_digest(expected.encode(), key.encode())
 
 
 def _authmon_payload(raw: str) -> str:
@@ -184,9 +242,11 @@ def _authmon_payload(raw: str) -> str:
         return raw
 
 
-@bp.post("/gateway/opennds/authmon")
-def authmon():
-    """Answer openNDS authmon: clear, view (auth list or acknowledgements), list, deauthed."""
+def authmon(site_id: str, key: str):
+    """Answer openNDS authmon for one site: clear, view (auth list or acknowledgements), list, deauthed."""
+    if not _authmon_key_matches(site_id, key):
+        # One answer for unknown sites and wrong keys.
+        return _text("ERROR: unknown site or wrong authmon key in the FAS path", 403)
     action = request.form.get("auth_get", "")
     gatewayhash = request.form.get("gatewayhash", "").strip().lower()
     if not _HEX64.match(gatewayhash):
@@ -195,7 +255,7 @@ def authmon():
         return _text("ack")  # the payload names clients: neither kept nor logged
     if action not in ("clear", "view", "list"):
         return _text("ERROR: unknown auth_get", 400)
-    queue = AUTHMON_QUEUE.format(gatewayhash)
+    queue = AUTHMON_QUEUE.format(site_id, gatewayhash)
     payload = _authmon_payload(request.form.get("payload", "none"))
     try:
         client = get_redis()

@@ -13,6 +13,8 @@ from typing import Callable
 
 import redis
 
+from hotspot_hooks.guards import parse_router_hosts
+
 from . import key_rotation
 from .crypto import Crypto, InvalidToken
 from .sites import RECORDS, VERSION, Site
@@ -31,6 +33,7 @@ SECRET_NAMES = {
     "heartbeat_key": "key the gateway's heartbeat is signed with",
     "omada_client_id": "Omada Open API application client id (checks that a device is connected)",
     "omada_client_secret": "Omada Open API application client secret",
+    "authmon_key": "openNDS authmon key: the last part of the site's faspath (16+ letters, digits, - or _)",
 }
 INT_SETTINGS = ("minutes", "download_kbps", "upload_kbps", "quota_mb")
 STR_SETTINGS = ("login_mode", "username")
@@ -127,6 +130,9 @@ def set_setting(client: redis.Redis, site_id: str, key: str, value: str) -> Site
             raise SiteAdminError(f"{key} must be a whole number")
     elif key not in STR_SETTINGS and not _OPTION.match(key):
         raise SiteAdminError(f"{key!r} is not a valid option name (lower-case letters, digits, _)")
+    if key == "router_hosts" and value and parse_router_hosts(value)[1]:
+        raise SiteAdminError("router_hosts: not an address, network or host name: "
+                             + ", ".join(parse_router_hosts(value)[1]))
 
     def change(site: Site) -> Site:
         settings = {**site.settings, "options": dict(site.settings.get("options", {}))}

@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import re
 import threading
 import time
@@ -24,8 +25,12 @@ from dataclasses import dataclass, field
 import redis
 
 from hotspot_hooks import HOOKS, SiteSettings
+from hotspot_hooks.guards import DEFAULT_ROUTER_HOSTS, UNKNOWN_ROUTER_HOSTS, parse_router_hosts
+from hotspot_hooks.opennds import LEVEL_OPTION, split_node_suffix
 
 from .regions import regions
+
+log = logging.getLogger(__name__)
 
 RECORDS = "portal:{sites}:records"
 BY_GATEWAY = "portal:{sites}:by_gw"
@@ -68,6 +73,9 @@ class Site:
 def grant_settings(site: "Site | None", *, defaults: dict, secrets: dict | None = None) -> SiteSettings:
     """Return the grant settings of *site*: its own values over the deployment defaults."""
     merged = {**defaults, **(site.settings if site else {})}
+    options = {k: str(v) for k, v in merged.get("options", {}).items()}
+    if "opennds_level" in options:  # the name earlier operator kits wrote; openNDS calls it fas_secure_enabled
+        options.setdefault(LEVEL_OPTION, options.pop("opennds_level"))
     return SiteSettings(
         minutes=int(merged.get("minutes", 60)),
         download_kbps=int(merged.get("download_kbps", 0)),
@@ -75,9 +83,27 @@ def grant_settings(site: "Site | None", *, defaults: dict, secrets: dict | None 
         quota_mb=int(merged.get("quota_mb", 0)),
         login_mode=str(merged.get("login_mode", "")),
         username=str(merged.get("username", "")),
-        options={k: str(v) for k, v in merged.get("options", {}).items()},
+        options=options,
         secrets=secrets or {},
+        router_hosts=router_hosts(site),
     )
+
+
+def router_hosts(site: "Site | None") -> tuple[str, ...]:
+    """Where *site*'s grants may go: its ``router_hosts`` option, else private, CGNAT and link-local.
+
+    An unregistered gateway gets private addresses only.
+    """
+    if site is None:
+        return UNKNOWN_ROUTER_HOSTS
+    text = str(site.settings.get("options", {}).get("router_hosts", ""))
+    if not text.strip():
+        return DEFAULT_ROUTER_HOSTS
+    entries, rejected = parse_router_hosts(text)
+    if rejected:
+        log.error("site %s: router_hosts entries ignored (not an address, network or host name): %s",
+                  site.site_id, ", ".join(rejected))
+    return entries
 
 
 def gateway_key(vendor: str, gateway_id: str) -> str:
@@ -189,6 +215,16 @@ def save_site(client: redis.Redis, site: Site) -> None:
         pipe.execute()
 
 
+def _unique_node_bases(sites) -> dict[str, Site]:
+    """openNDS sites registered with a node suffix, by their bare name when that name is theirs alone."""
+    found: dict[str, list[Site]] = {}
+    for site in sites:
+        base, node = split_node_suffix(site.gateway_id) if site.gateway_vendor == "opennds" else ("", "")
+        if node:
+            found.setdefault(gateway_key("opennds", base), []).append(site)
+    return {key: group[0] for key, group in found.items() if len(group) == 1}
+
+
 class SiteCache:
     """The registry held in process memory, refreshed when the version key changes."""
 
@@ -197,6 +233,7 @@ class SiteCache:
         self._checked = 0.0
         self._by_id: dict[str, Site] = {}
         self._by_gw: dict[str, Site] = {}
+        self._by_node_base: dict[str, Site] = {}
         self._lock = threading.Lock()
 
     def _refresh(self, client: redis.Redis) -> None:
@@ -212,13 +249,26 @@ class SiteCache:
                 by_id = {k.decode(): Site.from_json(v) for k, v in records.items()}
                 self._by_id = by_id
                 self._by_gw = {gateway_key(s.gateway_vendor, s.gateway_id): s for s in by_id.values()}
+                self._by_node_base = _unique_node_bases(by_id.values())
                 self._version = version
             self._checked = now
 
     def find(self, client: redis.Redis | None, vendor: str, gateway_id: str) -> Site | None:
-        """Return the site of a gateway; a Redis failure falls back to the cached copy."""
+        """Return the site of a gateway; a Redis failure falls back to the cached copy.
+
+        openNDS adds ``" Node:<id>"`` to its gateway name by default: a site registered
+        as ``hs-1`` is found for ``hs-1 Node:e4956e4d641c``, and a site registered with
+        its suffix is found for the bare name when no other site shares that name.
+        """
         self._try_refresh(client)
-        return self._by_gw.get(gateway_key(vendor, gateway_id))
+        site = self._by_gw.get(gateway_key(vendor, gateway_id))
+        if site is None and vendor == "opennds":
+            base, node = split_node_suffix(gateway_id)
+            if node:
+                site = self._by_gw.get(gateway_key(vendor, base))
+            else:
+                site = self._by_node_base.get(gateway_key(vendor, base))
+        return site
 
     def get(self, client: redis.Redis | None, site_id: str) -> Site | None:
         """Return a site by id; a Redis failure falls back to the cached copy."""

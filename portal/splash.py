@@ -10,6 +10,7 @@ still ends with a resident who can get online.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import time
@@ -18,6 +19,7 @@ from flask import Blueprint, abort, current_app, g, redirect, render_template, r
 
 import hotspot_hooks
 from hotspot_hooks import Arrival, ArrivalError, Grant, HookError, NotAClientError, SignatureError, UnknownVendorError
+from hotspot_hooks.guards import GrantRefusedError
 
 from . import events, radius, sessions
 from .campaigns import campaign_for, campaign_template
@@ -216,7 +218,8 @@ def landing(token: str):
 
 def site_settings(site):
     """Return the grant settings of *site* (deployment defaults for an unknown site)."""
-    secrets = {"password": current_app.config["MIKROTIK_PASSWORD"]}
+    # The fleet password has its own name: adapters send it only as a CHAP response (guards.py).
+    secrets = {"fleet_password": current_app.config["MIKROTIK_PASSWORD"]}
     if current_app.config["OPENNDS_FASKEY"]:
         secrets["faskey"] = current_app.config["OPENNDS_FASKEY"]
     secrets.update(open_secrets(get_crypto(), site))  # {} and an operator log line if undecryptable
@@ -242,6 +245,8 @@ def connect(token: str):
     try:
         if settings.login_mode == radius.LOGIN_MODE:  # a one-time credential, checked by FreeRADIUS
             settings = radius.login_settings(session, settings)
+            # Bound to this device and used once: it may travel in clear (PAP), unlike a shared password.
+            settings = dataclasses.replace(settings, options={**settings.options, "allow_pap": "yes"})
         grant = hook.authorize(session.arrival, settings)
         if grant.kind == "gateway":  # the router asks the portal: record the grant for it first
             grant = gateway_api.hand_over(session, grant, settings.minutes)
@@ -249,6 +254,10 @@ def connect(token: str):
         log.warning("grant refused at site %s (%s): %s", session.site_id or "unknown",
                     session.arrival.vendor, without_client(str(error), session.arrival))
         return render_error("errors/not_a_client.html", 403, visit=session)
+    except GrantRefusedError as error:
+        log.warning("grant refused at site %s (%s): %s", session.site_id or "unknown",
+                    session.arrival.vendor, without_client(str(error), session.arrival))
+        return render_error("errors/grant_refused.html", 403, visit=session, reason=error.reason)
     except HookError as error:
         log.error("grant failed at site %s (%s): %s", session.site_id or "unknown",
                   session.arrival.vendor, without_client(str(error), session.arrival))

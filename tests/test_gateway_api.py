@@ -16,14 +16,26 @@ GW = "50b78b0d963cdfadda490f55db0e81035b371afce83335c15a881c30a5277741"
 RHID = "ea1d0c0f952a860e187c774f94de7188507c0dcc6197c3b8daa383b244eeadc7"
 
 
-def authmon(client, action, payload="none", gatewayhash=GW):
-    response = client.post("/hotspot/opennds", data={"auth_get": action, "gatewayhash": gatewayhash, "payload": payload},
+SITE = "BALI-ONDS"
+KEY = "authmon-key-of-bali-onds-0001"
+FAS_PATH = f"/hotspot/opennds/{SITE}/{KEY}"
+
+
+@pytest.fixture(autouse=True)
+def authmon_site(app, redis):
+    """The openNDS site whose router polls with the kit's faspath."""
+    return add_site(app, redis, site_id=SITE, vendor="opennds", gateway_id="openNDS Node:e4956e4d641c",
+                    settings={"options": {"fas_secure_enabled": "3"}}, secrets={"authmon_key": KEY})
+
+
+def authmon(client, action, payload="none", gatewayhash=GW, path=FAS_PATH):
+    response = client.post(path, data={"auth_get": action, "gatewayhash": gatewayhash, "payload": payload},
                            headers={"User-Agent": "openNDS(authmon;NDS:10.1.2;)"})
     return response.status_code, response.get_data(as_text=True)
 
 
-def queue(redis, rhid=RHID, entry=f"{RHID} 60 0 0 0 0 Y3VzdG9t", at=None):
-    redis.hset(AUTHMON_QUEUE.format(GW), rhid, f"{time.time() if at is None else at:.0f} {entry}")
+def queue(redis, rhid=RHID, entry=f"{RHID} 60 0 0 0 0 Y3VzdG9t", at=None, site=SITE):
+    redis.hset(AUTHMON_QUEUE.format(site, GW), rhid, f"{time.time() if at is None else at:.0f} {entry}")
 
 
 def test_authmon_view_with_nothing_queued_is_a_bare_star(client):
@@ -33,7 +45,7 @@ def test_authmon_view_with_nothing_queued_is_a_bare_star(client):
 def test_authmon_view_lists_entries_rawurlencoded_and_keeps_them(client, redis):
     queue(redis)
     assert authmon(client, "view") == (200, "* " + quote(f"{RHID} 60 0 0 0 0 Y3VzdG9t", safe=""))
-    assert redis.hexists(AUTHMON_QUEUE.format(GW), RHID)
+    assert redis.hexists(AUTHMON_QUEUE.format(SITE, GW), RHID)
 
 
 def test_authmon_acknowledgement_removes_entries_base64_or_clear(client, redis):
@@ -42,7 +54,7 @@ def test_authmon_acknowledgement_removes_entries_base64_or_clear(client, redis):
     queue(redis, rhid=other, entry=f"{other} 60 0 0 0 0 x")
     payload = base64.b64encode(f"* {RHID}".encode()).decode()  # newer authmon base64-encodes
     assert authmon(client, "view", payload) == (200, "ack")
-    assert not redis.hexists(AUTHMON_QUEUE.format(GW), RHID)
+    assert not redis.hexists(AUTHMON_QUEUE.format(SITE, GW), RHID)
     assert authmon(client, "view", f"* {other}") == (200, "ack")
     assert authmon(client, "view") == (200, "*")
 
@@ -64,7 +76,7 @@ def test_authmon_clear_and_stale_entries(client, redis):
     assert authmon(client, "view") == (200, "*")  # older than AUTHMON_TTL: dropped
     queue(redis)
     assert authmon(client, "clear") == (200, "ack")
-    assert not redis.exists(AUTHMON_QUEUE.format(GW))
+    assert not redis.exists(AUTHMON_QUEUE.format(SITE, GW))
 
 
 def test_authmon_deauthed_is_acknowledged_and_not_kept(client, redis):
@@ -75,6 +87,23 @@ def test_authmon_deauthed_is_acknowledged_and_not_kept(client, redis):
 @pytest.mark.parametrize(("action", "gatewayhash"), [("view", "nothex"), ("explode", GW)])
 def test_authmon_bad_calls_are_refused(client, action, gatewayhash):
     assert authmon(client, action, gatewayhash=gatewayhash)[0] == 400
+
+
+def test_authmon_without_the_site_key_sees_and_changes_nothing(app, client, redis):
+    # Before: anyone who could compute a gateway's hash listed, drained or cleared its grants.
+    add_site(app, redis, site_id="BALI-OTHER", vendor="opennds", gateway_id="hs-other",
+             secrets={"authmon_key": "the-other-sites-key-0002"})
+    add_site(app, redis, site_id="BALI-NOKEY", vendor="opennds", gateway_id="hs-nokey")
+    queue(redis)
+    for path in ("/hotspot/opennds", "/gateway/opennds/authmon", f"/hotspot/opennds/{SITE}/{'k' * 29}",
+                 f"/hotspot/opennds/{SITE}/the-other-sites-key-0002", "/hotspot/opennds/BALI-NOKEY/" + "k" * 20,
+                 f"/hotspot/opennds/NO-SUCH-SITE/{KEY}"):
+        for action in ("view", "list", "clear"):
+            status, body = authmon(client, action, path=path)
+            assert status == 403 and RHID not in body, (path, action)
+    # Another site's key only ever reaches that site's own (empty) queue.
+    assert authmon(client, "list", path="/hotspot/opennds/BALI-OTHER/the-other-sites-key-0002") == (200, "*")
+    assert authmon(client, "view") == (200, "* " + quote(f"{RHID} 60 0 0 0 0 Y3VzdG9t", safe=""))
 
 
 def test_a_resident_posting_to_the_fas_url_still_arrives(client):

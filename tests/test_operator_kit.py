@@ -107,6 +107,17 @@ def test_sites_set_settings_and_options(runner, redis):
     assert "options" not in Site.from_json(redis.hget(RECORDS, "BALI-0001")).settings
 
 
+def test_router_hosts_and_authmon_key_are_checked_when_set(runner, redis):
+    ok = runner.invoke(args=["sites", "set", "BALI-0003", "router_hosts=private,login.wifi,10.8.0.0/16"])
+    assert ok.exit_code == 0, ok.output
+    assert Site.from_json(redis.hget(RECORDS, "BALI-0003")).settings["options"]["router_hosts"] == \
+        "private,login.wifi,10.8.0.0/16"
+    bad = runner.invoke(args=["sites", "set", "BALI-0003", "router_hosts=private,http://x/,10.0.0.0/99"])
+    assert bad.exit_code != 0 and "http://x/" in bad.output and "10.0.0.0/99" in bad.output
+    key = runner.invoke(args=["sites", "secret", "set", "BALI-0003", "authmon_key"], input="a" * 32 + "\n")
+    assert key.exit_code == 0 and "a" * 32 not in key.output
+
+
 def test_rotation_reencrypts_and_old_key_can_go(redis, redis_server, tmp_path):
     old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
     first = create_app(make_config(redis_server.url, tmp_path / "a", DATA_KEYS=old))

@@ -18,6 +18,8 @@ from ..sites import Site
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 CAPTIVE_API_PATH = "/api/captive"
+#: Stands for the site's authmon key in the kit: the operator puts the real one in (never printed).
+AUTHMON_KEY_PLACEHOLDER = "AUTHMON_KEY"
 OPTION_114_MAX = 255  # bytes: a DHCPv4 option's length is one octet (RFC 8910 §2.1)
 #: Files generated per vendor, besides the steps every vendor gets.
 FILES = {
@@ -90,7 +92,22 @@ def arrival_url(site: Site, public_url: str) -> str:
     if site.gateway_vendor == "wifidog":
         # WiFiDog builds <Path>login/?… itself; portal/gateway_api.py serves /wifidog/login/.
         return f"{base}/wifidog/login/"
+    if site.gateway_vendor == "opennds":
+        return base + opennds_faspath(site, https=public_url.startswith("https://"))
     return f"{base}/hotspot/{site.gateway_vendor}"
+
+
+def opennds_level(site: Site, *, https: bool) -> str:
+    """The openNDS security level of *site*: its ``fas_secure_enabled`` option, else 3 (HTTPS) or 2."""
+    options = site.settings.get("options", {})
+    # "opennds_level" is what earlier kits read; the adapter and openNDS both say fas_secure_enabled.
+    return str(options.get("fas_secure_enabled") or options.get("opennds_level") or ("3" if https else "2"))
+
+
+def opennds_faspath(site: Site, *, https: bool) -> str:
+    """The FAS path: it names the site (its own faskey decrypts), and at levels 3/4 the authmon key."""
+    path = f"/hotspot/opennds/{site.site_id}"
+    return path + f"/{AUTHMON_KEY_PLACEHOLDER}" if opennds_level(site, https=https) in ("3", "4") else path
 
 
 def build_kit(site: Site, *, public_url: str, lapor_url: str, minutes: int = 120) -> OperatorKit:
@@ -108,6 +125,10 @@ def build_kit(site: Site, *, public_url: str, lapor_url: str, minutes: int = 120
         "option_114": option_114(public_url),
         "minutes": int(site.settings.get("minutes", minutes)),
         "login_mode": site.settings.get("login_mode", ""),
+        "opennds_level": opennds_level(site, https=public_url.startswith("https://")),
+        "opennds_level_set": bool(options.get("fas_secure_enabled")),
+        "opennds_faspath": opennds_faspath(site, https=public_url.startswith("https://")),
+        "authmon_key_placeholder": AUTHMON_KEY_PLACEHOLDER,
     }
     env = _environment()
     files = {name: env.get_template(template).render(context)

@@ -1,22 +1,29 @@
 """One contract suite for every vendor in HOOKS, fed by recorded gateway exchanges (napalm's idea)."""
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import json
 import re
 from dataclasses import asdict
 from pathlib import Path
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 from werkzeug.datastructures import MultiDict
 
 import hotspot_hooks
 from hotspot_hooks import HOOKS, Arrival, Grant, HookError, HotspotHook, SiteSettings, get_hook
+from hotspot_hooks import HOOKS, Arrival, HookError, HotspotHook, SiteSettings, get_hook
+from hotspot_hooks.guards import DEFAULT_ROUTER_HOSTS, UNKNOWN_ROUTER_HOSTS, GrantRefusedError, host_allowed
+from hotspot_hooks.meraki import grant_url
 from hotspot_hooks.urls import safe_http_url
 
 RECORDINGS = Path(__file__).resolve().parent / "recordings"
 GRANT_KINDS = ("redirect", "form", "done", "gateway")
+FLEET_PASSWORD = "fleet-Passw0rd-of-every-router"
+FLEET_FASKEY = "f1ee7f1ee7f1ee7f1ee7f1ee7f1ee7f1ee7f1ee7f1ee7f1ee7f1ee7f1ee7f1ee"
+EVIL = "evil.example"
 
 
 def recorded_cases():
@@ -31,6 +38,32 @@ def recorded_cases():
 def load(vendor: str, case: str) -> tuple[dict, dict]:
     folder = RECORDINGS / vendor / case
     return (json.loads((folder / "arrival.json").read_text()), json.loads((folder / "expected.json").read_text()))
+
+
+def granted_cases():
+    """Recorded cases whose grant the browser performs (server-side grants go to a controller)."""
+    return [case for case in recorded_cases()
+            if not get_hook(case.values[0]).server_side and "grant" in load(*case.values)[1]]
+
+
+def target_of(grant) -> str:
+    """Where the grant sends the browser: the router (or Meraki's cloud); "" when nowhere."""
+    if grant.kind in ("redirect", "form") or grant.fields.get("protocol") == "wifidog":
+        return grant.url
+    return ""  # "done" and authmon grants only show the continue URL as a link
+
+
+def target_allowed(vendor: str, url: str, settings: SiteSettings) -> bool:
+    if vendor == "meraki":
+        return grant_url(url) == url  # Meraki grants at its cloud, never at the arrival's choice
+    return host_allowed(urlsplit(url).hostname or "", settings.router_hosts)
+
+
+def parsed(vendor: str, case: str) -> tuple[Arrival, dict]:
+    recording, expected = load(vendor, case)
+    hook = get_hook(vendor)
+    settings = SiteSettings(**expected["settings"])
+    return hook.parse_arrival(params_of(hook, recording), settings=settings if getattr(hook, "signed", False) else None), expected
 
 
 def params_of(hook, recording: dict) -> dict:
@@ -90,7 +123,61 @@ def test_recorded_exchange(vendor, case):
     assert grant.kind in GRANT_KINDS
     if grant.kind in ("redirect", "form"):
         assert safe_http_url(grant.url) == grant.url
+    # Pinning: a grant's target host is always one of the site's allowed hosts.
+    if target_of(grant):
+        assert target_allowed(vendor, target_of(grant), settings), grant.url
     assert matches(expected["grant"], json.loads(json.dumps(asdict(grant))))
+
+
+@pytest.mark.parametrize(("vendor", "case"), granted_cases())
+def test_a_grant_never_goes_to_a_host_the_arrival_made_up(vendor, case):
+    arrival, expected = parsed(vendor, case)
+    settings = SiteSettings(**{**expected["settings"], "router_hosts": DEFAULT_ROUTER_HOSTS})
+    grant = get_hook(vendor).authorize(arrival, settings)
+    host = urlsplit(target_of(grant)).hostname
+    if not host:
+        return  # nothing sent anywhere (authmon): the rule holds trivially
+    # The same arrival naming another host, as an unsigned (or forged) redirect can.
+    moved = dataclasses.replace(arrival, extra={k: v.replace(host, EVIL) for k, v in arrival.extra.items()})
+    assert moved.extra != arrival.extra
+    with pytest.raises(GrantRefusedError) as refused:
+        get_hook(vendor).authorize(moved, settings)
+    assert refused.value.reason == "router_host"
+
+
+@pytest.mark.parametrize(("vendor", "case"), granted_cases())
+@pytest.mark.parametrize("registered", [False, True], ids=["unknown-gateway", "site-without-own-password"])
+def test_no_fleet_secret_in_any_grant(vendor, case, registered):
+    arrival, expected = parsed(vendor, case)
+    own = {k: v for k, v in expected["settings"].items() if k not in ("secrets",)}
+    # Only the deployment-wide secrets, as the portal gives them when the site has none of its own.
+    secrets = {"fleet_password": FLEET_PASSWORD, "faskey": FLEET_FASKEY}
+    settings = SiteSettings(**{**own, "secrets": secrets,
+                               "router_hosts": DEFAULT_ROUTER_HOSTS if registered else UNKNOWN_ROUTER_HOSTS})
+    try:
+        grant = get_hook(vendor).authorize(arrival, settings)
+    except HookError:
+        return  # refused: nothing left the server
+    shown = json.dumps(asdict(grant))
+    assert FLEET_PASSWORD not in shown and FLEET_FASKEY not in shown and FLEET_FASKEY[:32] not in shown
+    if target_of(grant):
+        assert target_allowed(vendor, target_of(grant), settings)
+
+
+@pytest.mark.parametrize("vendor", sorted(v for v in HOOKS if not get_hook(v).server_side))
+def test_router_hosts_without_the_recorded_router_refuse_its_grant(vendor):
+    # Every browser-side vendor honours router_hosts, or (Meraki) grants at its cloud only.
+    cases = [c for c in granted_cases() if c.values[0] == vendor]
+    assert cases, f"{vendor}: record a granted arrival"
+    for case in cases:
+        arrival, expected = parsed(*case.values)
+        settings = SiteSettings(**{**expected["settings"], "router_hosts": ("192.0.2.0/24",)})
+        try:
+            grant = get_hook(vendor).authorize(arrival, settings)
+        except GrantRefusedError as error:
+            assert error.reason == "router_host"
+            continue
+        assert not target_of(grant) or vendor == "meraki", grant.url
 
 
 @pytest.mark.parametrize("vendor", sorted(HOOKS))

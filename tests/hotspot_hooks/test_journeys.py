@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 import pytest
 
 from hotspot_hooks.opennds import encrypt_payload
-from tests.conftest import make_config, tracking_number
+from tests.conftest import TOKEN, make_config, tracking_number
 
 from .helpers import FASKEY, add_site, recording, replay
 
@@ -100,20 +100,35 @@ def test_opennds_downgrade_to_plain_base64_is_refused(app, redis, resident):
     assert response.status_code == 403 and not resident.token
 
 
+AUTHMON_KEY = "k3y-of-site-onds-0123456789"
+
+
 def test_opennds_authmon_grant_waits_for_the_router(app, redis, resident, client):
-    opennds_site(app, redis, level="3", minutes=90, download_kbps=2048, upload_kbps=512, quota_mb=500)
-    assert_landing_and_complaint(resident, replay(resident, "opennds", "level2_capture"), "BALI-ONDS")
+    add_site(app, redis, site_id="BALI-ONDS", vendor="opennds", gateway_id="openNDS Node:e4956e4d641c",
+             settings={"options": {"fas_secure_enabled": "3"}, "minutes": 90, "download_kbps": 2048,
+                       "upload_kbps": 512, "quota_mb": 500},
+             secrets={"faskey": FASKEY, "authmon_key": AUTHMON_KEY})
+    # The kit's faspath names the site and its authmon key; residents arrive there too.
+    fas_path = f"/hotspot/opennds/BALI-ONDS/{AUTHMON_KEY}"
+    rec = recording("opennds", "level2_capture")
+    arrived = resident.client.get(f"{fas_path}?{rec['query']}", base_url="https://portal.test")
+    resident.token = TOKEN.search(arrived.get_data(as_text=True)).group(1)
+    assert_landing_and_complaint(resident, arrived, "BALI-ONDS")
     waiting = resident.connect()
     html = waiting.get_data(as_text=True)
     assert waiting.status_code == 200 and "Wait a moment" in html and 'http-equiv="refresh"' in html
     gatewayhash = hashlib.sha256(b"openNDS%20Node%3ae4956e4d641c%20").hexdigest()
     rhid = "ea1d0c0f952a860e187c774f94de7188507c0dcc6197c3b8daa383b244eeadc7"
-    # The router's poll goes to the FAS URL itself.
-    listing = client.post("/hotspot/opennds", data={"auth_get": "view", "gatewayhash": gatewayhash, "payload": "none"})
+    poll = {"auth_get": "view", "gatewayhash": gatewayhash, "payload": "none"}
+    # The router's poll goes to the FAS URL itself; without the site's key it sees nothing.
+    for keyless in ("/hotspot/opennds", "/gateway/opennds/authmon", f"/hotspot/opennds/BALI-ONDS/{'x' * 26}"):
+        refused = client.post(keyless, data=poll)
+        assert refused.status_code == 403 and rhid not in refused.get_data(as_text=True)
+    listing = client.post(fas_path, data=poll)
     entry = f"{rhid} 90 512 2048 500000 500000 YmFsaS13aWZpLXBvcnRhbA=="
     assert listing.get_data(as_text=True) == "* " + quote(entry, safe="")
     assert "Wait a moment" in client.get(f"/p/{resident.token}/wait").get_data(as_text=True)
-    ack = client.post("/hotspot/opennds", data={"auth_get": "view", "gatewayhash": gatewayhash, "payload": f"* {rhid}"})
+    ack = client.post(fas_path, data={"auth_get": "view", "gatewayhash": gatewayhash, "payload": f"* {rhid}"})
     assert ack.get_data(as_text=True) == "ack"
     online = client.get(f"/p/{resident.token}/wait").get_data(as_text=True)
     assert "You are online" in online
