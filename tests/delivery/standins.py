@@ -13,6 +13,7 @@ import json
 import socket
 import socketserver
 import struct
+import sys
 import threading
 import time
 from collections import Counter
@@ -29,6 +30,14 @@ from typing import Callable
 #: gated: wait until ``gate`` opens, then store and answer 200
 MODES = ("ok", "fail500", "fail503", "throttle429", "reject400", "drop", "reset", "accept_drop", "accept_500",
          "slow_accept", "late_ok", "hang", "gated")
+
+
+class _QuietServer(ThreadingHTTPServer):
+    """Clients that vanish mid-request (a SIGKILLed worker) are normal here, not worth a traceback."""
+
+    def handle_error(self, request, client_address):
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 class Receiver:
@@ -48,7 +57,7 @@ class Receiver:
         self.max_in_flight = 0                # the most ever handled at once
         self.stored_at: dict[str, float] = {}   # key -> time.monotonic() it was first stored
         self._ids = itertools.count(1916449)
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server = _QuietServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/api/laporan"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
