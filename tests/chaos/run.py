@@ -143,7 +143,7 @@ class Run:
             try:
                 if requests.get(self.url + "/status", timeout=1).status_code == 200:
                     break
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or too busy starting to answer
                 time.sleep(0.1)
         else:
             raise RuntimeError("gunicorn did not answer; see web.log")
