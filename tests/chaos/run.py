@@ -85,6 +85,7 @@ class Run:
         self.submitted = 0
         self.lock = threading.Lock()
         self.workers: dict[str, subprocess.Popen] = {}
+        self.web: subprocess.Popen | None = None
         self.events: list[str] = []
         self.t0 = time.monotonic()
 
@@ -181,8 +182,9 @@ class Run:
                 self.note(f"worker {name} stopped by SIGTERM (exit {code})")
             except subprocess.TimeoutExpired:
                 child.kill()
-        self.web.terminate()
-        self.web.wait(timeout=30)
+        if self.web is not None:
+            self.web.terminate()
+            self.web.wait(timeout=30)
         for receiver in self.receivers.values():
             receiver.gate.set()  # end the hangs still held
             receiver.stop()
@@ -297,10 +299,10 @@ def main() -> int:
         if keep:
             print(f"logs kept in {tmp}", flush=True)
         run = Run(Path(tmp))
-        run.start()
-        run.note(f"gunicorn on {run.url}, stand-in LAPOR! on {run.receivers['lapor'].url}, "
-                 f"case system on {run.receivers['kasus'].url}, 2 workers")
-        try:
+        try:  # a start that fails half-way still stops what it started
+            run.start()
+            run.note(f"gunicorn on {run.url}, stand-in LAPOR! on {run.receivers['lapor'].url}, "
+                     f"case system on {run.receivers['kasus'].url}, 2 workers")
             threads = [threading.Thread(target=run.submitter, args=(list(range(i, TOTAL, THREADS)),))
                        for i in range(THREADS)]
             threads.append(threading.Thread(target=run.chaos))

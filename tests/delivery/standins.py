@@ -67,7 +67,8 @@ class Receiver:
         return self
 
     def stop(self) -> None:
-        self.server.shutdown()
+        if self.thread.is_alive():  # shutdown() would wait forever for a loop never started
+            self.server.shutdown()
         self.server.server_close()
 
     def script(self, *modes: str) -> None:
