@@ -79,7 +79,10 @@ def test_a_held_channel_delays_neither_the_other_channel_nor_the_next_complaints
     assert case_system.max_in_flight == 2  # bounded for the whole run
     assert all(count == 1 for count in receiver.posts.values())  # LAPOR! was never resent to
     assert all(count == 1 for count in case_system.stored_count.values())
+    # Waiting for room (deferred, back every ~50 ms for seconds) costs no attempt: with retry max 4
+    # they would all be dead letters otherwise. One attempt for LAPOR!, at most one more for kasus.
     assert redis.xlen(state.keys("51")["dead"]) == 0
+    assert all(int(state.read_state(redis, "51", n)["attempts"]) <= 2 for n in numbers)
 
 
 def test_a_receiver_hanging_past_the_client_timeout_holds_up_nobody(
