@@ -46,6 +46,7 @@ class Defaults:
 
     # Delivery to SP4N LAPOR! and other channels (portal/delivery/).
     DELIVERY_CONFIG = ""         # path of the JSON/TOML channel file; secrets by *_env reference
+    OUTBOX_DIR = ""              # a local outbox channel (one JSON file per complaint); empty: off
     METRICS_TOKEN = ""           # bearer token for /metrics; empty turns /metrics off
 
     # Privacy notice (PDP law: purpose, retention, rights, the DPO's contact).

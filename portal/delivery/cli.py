@@ -19,6 +19,7 @@ from ..redis import raw_client
 from ..tracking import normalize
 from . import deadletters, metrics, retention, state
 from . import settings as delivery_settings
+from .channels import erase_copies
 
 complaints_cli = AppGroup("complaints", help="Complaints: inspect (no personal data) and erase expired ones.")
 dead_cli = AppGroup("deadletters", help="Complaints that could not be delivered.")
@@ -57,11 +58,11 @@ def build_forwarder(app, consumer: str):
               help="Stable, unique name of this worker in the consumer group.")
 @click.option("--burst", is_flag=True, help="Exit once the queue is empty.")
 def deliver(consumer: str, burst: bool) -> None:
-    """Run the delivery worker (SIGTERM: finish the current complaint, then exit)."""
+    """Run the delivery worker (SIGTERM: finish the deliveries in flight, then exit)."""
     forwarder = build_forwarder(current_app._get_current_object(), consumer)
     if not forwarder.settings.channels:
-        click.echo("no delivery channels configured (PORTAL_DELIVERY_CONFIG): complaints wait in the queue; "
-                   "the worker still replays the spool and erases expired data", err=True)
+        click.echo("no delivery channels configured (PORTAL_DELIVERY_CONFIG, PORTAL_OUTBOX_DIR): complaints wait "
+                   "in the queue; the worker still replays the spool and erases expired data", err=True)
     handled = forwarder.run(burst=burst)
     click.echo(f"worker {consumer}: handled {handled} entr(ies)")
 
@@ -91,7 +92,9 @@ def complaints_show(number: str) -> None:
 @complaints_cli.command("purge-expired")
 def complaints_purge_expired() -> None:
     """Erase personal data of complaints delivered more than PORTAL_RETENTION_DAYS ago."""
-    count = retention.purge_expired(raw_client(), _province(), retention_days=current_app.config["RETENTION_DAYS"])
+    channels = delivery_settings.load(current_app).channels
+    count = retention.purge_expired(raw_client(), _province(), retention_days=current_app.config["RETENTION_DAYS"],
+                                    on_erase=lambda tracking: erase_copies(channels, tracking))
     click.echo(f"erased personal data of {count} complaint(s)")
 
 

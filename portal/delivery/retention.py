@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Callable
 
 import redis
 
@@ -40,8 +41,12 @@ def erase(client: redis.Redis, province: str, tracking: str, *, now: float | Non
         client.hset(keys["record"], "erased_at", f"{time.time() if now is None else now:.0f}")
 
 
-def purge_expired(client: redis.Redis, province: str, *, retention_days: float, now: float | None = None) -> int:
-    """Erase personal data of complaints delivered more than *retention_days* ago; return how many."""
+def purge_expired(client: redis.Redis, province: str, *, retention_days: float, now: float | None = None,
+                  on_erase: Callable[[str], None] | None = None) -> int:
+    """Erase personal data of complaints delivered more than *retention_days* ago; return how many.
+
+    *on_erase(tracking)* deletes copies kept outside Redis (the local outbox's file).
+    """
     now = time.time() if now is None else now
     cutoff = now - float(retention_days) * 86400
     key = state.keys(province)["retention"]
@@ -51,6 +56,8 @@ def purge_expired(client: redis.Redis, province: str, *, retention_days: float, 
         if not due:
             break
         for tracking in due:
+            if on_erase:
+                on_erase(tracking.decode())
             erase(client, province, tracking.decode(), now=now)
         erased += len(due)
     if erased:

@@ -7,6 +7,7 @@
 - ``portal:{p51}:complaints:retention``        zset tracking -> delivered at (erasure clock)
 - ``portal:{p51}:delivery:<tracking>``         hash: attempts, ``ch:<name>`` = delivered at, last error
 - ``portal:{p51}:delivery:lock:<tracking>``    one worker at a time per complaint
+- ``portal:{p51}:workers``                     hash consumer name -> unix time of its last loop turn
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ UNDELIVERED = "portal:{{p{prov}}}:complaints:undelivered"
 RETENTION = "portal:{{p{prov}}}:complaints:retention"
 STATE = "portal:{{p{prov}}}:delivery:{tn}"
 LOCK = "portal:{{p{prov}}}:delivery:lock:{tn}"
+WORKERS = "portal:{{p{prov}}}:workers"
 STEPS = ("received", "forwarded", "answered")
 
 # Move a complaint forward only (received < forwarded < answered), appending to its
@@ -51,6 +53,22 @@ end
 return #due
 """
 
+# Entries a worker still has in hand: extend each lock it still owns and reset the entry's idle
+# time (XCLAIM ... JUSTID does not count a delivery), so XAUTOCLAIM leaves live work alone.
+# KEYS: stream, lock...; ARGV: group, consumer, px, then (owner, entry id) per lock.
+_KEEP = """
+local kept = 0
+for i = 2, #KEYS do
+  local owner, id = ARGV[2 * i], ARGV[2 * i + 1]
+  if redis.call('GET', KEYS[i]) == owner then
+    redis.call('PEXPIRE', KEYS[i], ARGV[3])
+    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, id, 'JUSTID')
+    kept = kept + 1
+  end
+end
+return kept
+"""
+
 _UNLOCK = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
@@ -68,6 +86,7 @@ def keys(province: str, tracking: str = "") -> dict[str, str]:
         "record": store.record_key(province, tracking),
         "state": STATE.format(prov=province, tn=tracking),
         "lock": LOCK.format(prov=province, tn=tracking),
+        "workers": WORKERS.format(prov=province),
     }
 
 
@@ -90,6 +109,25 @@ def move_due(client: redis.Redis, province: str, *, now: float | None = None, li
 def unlock(client: redis.Redis, key: str, owner: str) -> None:
     """Release a complaint lock if *owner* still holds it."""
     client.eval(_UNLOCK, 1, key, owner)
+
+
+def keep(client: redis.Redis, province: str, consumer: str, held: list[tuple[str, str, str]], *,
+         ttl: float) -> int:
+    """Extend the locks of entries in hand, as (tracking, owner, entry id); return how many are still ours."""
+    kept = 0
+    for start in range(0, len(held), 100):
+        batch = held[start:start + 100]
+        lock_keys = [LOCK.format(prov=province, tn=tracking) for tracking, _, _ in batch]
+        args = [GROUP, consumer, int(ttl * 1000)]
+        for _, owner, entry_id in batch:
+            args += [owner, entry_id]
+        kept += int(client.eval(_KEEP, 1 + len(batch), store.stream_key(province), *lock_keys, *args))
+    return kept
+
+
+def heartbeat(client: redis.Redis, province: str, consumer: str, *, now: float | None = None) -> None:
+    """Record that *consumer* is alive (``/readyz`` reads it)."""
+    client.hset(WORKERS.format(prov=province), consumer, int(time.time() if now is None else now))
 
 
 def delivered_channels(client: redis.Redis, province: str, tracking: str) -> dict[str, str]:

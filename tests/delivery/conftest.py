@@ -77,6 +77,12 @@ def drain(app, forwarder=None, timeout: float = 30.0) -> int:
         return forwarder.run(burst=True, timeout=timeout)
 
 
+def turns_until(app, forwarder, predicate, timeout: float = 20.0):
+    """Run single turns of *forwarder* until *predicate* holds (sends end in the channels' threads)."""
+    with app.app_context():
+        return wait_for(lambda: forwarder.work_once(block=0.05) is not None and predicate(), timeout=timeout)
+
+
 def submit(resident, count: int = 1, **changes) -> list[str]:
     """File *count* complaints through the portal; return their canonical tracking numbers."""
     if not resident.token:

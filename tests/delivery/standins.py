@@ -10,7 +10,10 @@ from __future__ import annotations
 import email
 import itertools
 import json
+import socket
 import socketserver
+import struct
+import sys
 import threading
 import time
 from collections import Counter
@@ -19,18 +22,31 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
 
 #: What the stand-in does with one POST.
-#: ok: store, answer 200 · fail500 / reject400: answer without storing · drop: close without storing
-#: accept_drop: store, then close without answering · slow_accept: store, answer after ``hang`` seconds
-#: hang: wait ``hang`` seconds, then close without storing
-MODES = ("ok", "fail500", "reject400", "drop", "accept_drop", "slow_accept", "hang")
+#: ok: store, answer 200 · fail500 / fail503 / throttle429 / reject400: answer without storing
+#: drop: close without storing · reset: abort the connection (TCP RST) without storing
+#: accept_drop: store, then close without answering · accept_500: store, then answer 500
+#: slow_accept: store, answer after ``hang`` seconds · late_ok: store, answer after ``late`` seconds
+#: hang: wait ``hang`` seconds (or until ``gate`` opens), then close without storing
+#: gated: wait until ``gate`` opens, then store and answer 200
+MODES = ("ok", "fail500", "fail503", "throttle429", "reject400", "drop", "reset", "accept_drop", "accept_500",
+         "slow_accept", "late_ok", "hang", "gated")
+
+
+class _QuietServer(ThreadingHTTPServer):
+    """Clients that vanish mid-request (a SIGKILLed worker) are normal here, not worth a traceback."""
+
+    def handle_error(self, request, client_address):
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 class Receiver:
     """A LAPOR!-like HTTP API on 127.0.0.1 whose behaviour per request comes from *behave*."""
 
-    def __init__(self, behave: Callable[[str, int], str] | None = None, *, hang: float = 2.0):
+    def __init__(self, behave: Callable[[str, int], str] | None = None, *, hang: float = 2.0, late: float = 0.2):
         self.behave = behave or (lambda key, n: "ok")
-        self.hang = hang
+        self.hang, self.late = hang, late
+        self.gate = threading.Event()         # opened by a test to release "gated" (and "hang") requests
         self.lock = threading.Lock()
         self.posts: Counter = Counter()       # key -> POSTs seen
         self.stored: dict[str, dict] = {}     # key -> first body stored
@@ -38,8 +54,10 @@ class Receiver:
         self.headers: dict[str, dict] = {}
         self.bodies: list[bytes] = []
         self.in_flight = 0                    # requests being handled right now
+        self.max_in_flight = 0                # the most ever handled at once
+        self.stored_at: dict[str, float] = {}   # key -> time.monotonic() it was first stored
         self._ids = itertools.count(1916449)
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server = _QuietServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/api/laporan"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -49,7 +67,8 @@ class Receiver:
         return self
 
     def stop(self) -> None:
-        self.server.shutdown()
+        if self.thread.is_alive():  # shutdown() would wait forever for a loop never started
+            self.server.shutdown()
         self.server.server_close()
 
     def script(self, *modes: str) -> None:
@@ -63,6 +82,7 @@ class Receiver:
                 remote = str(next(self._ids))
                 self.stored[key] = {"body": body, "id": remote}
                 self.stored_count[key] += 1
+                self.stored_at[key] = time.monotonic()
             record = self.stored[key]
         return {"trackingid": record["id"], "link": f"https://www.lapor.go.id/laporan/{record['id']}"}
 
@@ -83,6 +103,7 @@ class Receiver:
             def do_POST(self):
                 with receiver.lock:
                     receiver.in_flight += 1
+                    receiver.max_in_flight = max(receiver.max_in_flight, receiver.in_flight)
                 try:
                     self._post()
                 finally:
@@ -98,20 +119,27 @@ class Receiver:
                     receiver.headers[key] = dict(self.headers)
                     receiver.bodies.append(body)
                 mode = receiver.behave(key, n)
-                if mode == "fail500":
-                    return self._answer(500, {"error": "server error"})
-                if mode == "reject400":
-                    return self._answer(400, {"error": "invalid token"})
+                if mode in ("fail500", "fail503", "throttle429", "reject400"):
+                    code = {"fail500": 500, "fail503": 503, "throttle429": 429, "reject400": 400}[mode]
+                    return self._answer(code, {"error": mode})
                 if mode == "drop":
                     return self._close()
+                if mode == "reset":
+                    return self._reset()
                 if mode == "hang":
-                    time.sleep(receiver.hang)
+                    receiver.gate.wait(receiver.hang)
                     return self._close()
+                if mode == "gated":
+                    receiver.gate.wait()
                 answer = receiver.store(key, json.loads(body or b"{}"))
                 if mode == "accept_drop":
                     return self._close()
+                if mode == "accept_500":
+                    return self._answer(500, {"error": "stored, then failed"})
                 if mode == "slow_accept":
                     time.sleep(receiver.hang)
+                if mode == "late_ok":
+                    time.sleep(receiver.late)
                 self._answer(200, answer)
 
             def _answer(self, code, data):
@@ -124,6 +152,15 @@ class Receiver:
                     self.wfile.write(raw)
                 except OSError:
                     pass  # the client gave up (timeout): what a real server sees too
+
+            def _reset(self):
+                # SO_LINGER 0: closing sends RST instead of FIN, as a crashing proxy would.
+                self.close_connection = True
+                try:
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    self.connection.close()
+                except OSError:
+                    pass
 
             def _close(self):
                 self.close_connection = True

@@ -60,12 +60,10 @@ def test_smtp_down_is_a_retry_not_a_loss(app, resident, delivery, smtp_server, r
                              "sender": "portal@wifi.baliprov.go.id", "to": ["desk@baliprov.go.id"]}]
     smtp_server.stop()
     [tracking] = submit(resident)
-    from .conftest import make_forwarder
+    from .conftest import make_forwarder, turns_until
 
     worker = make_forwarder(app)
-    with app.app_context():
-        worker.work_once(block=0.1)
-    assert redis.zscore(state.keys("51")["retry"], tracking) is not None
+    turns_until(app, worker, lambda: redis.zscore(state.keys("51")["retry"], tracking) is not None)
     assert redis.xlen(state.keys("51")["dead"]) == 0
 
 
@@ -73,7 +71,7 @@ def test_secrets_come_from_the_environment_only(monkeypatch):
     monkeypatch.delenv("NOT_SET_ANYWHERE", raising=False)
     with pytest.raises(ConfigError, match="NOT_SET_ANYWHERE"):
         settings.parse({"channels": [{"type": "lapor", "url": "https://x", "token_env": "NOT_SET_ANYWHERE"}]})
-    with pytest.raises(ConfigError, match="supported: email, lapor, webhook"):
+    with pytest.raises(ConfigError, match="supported: email, lapor, outbox, webhook"):
         settings.parse({"channels": [{"type": "fax"}]})
     with pytest.raises(ConfigError, match="retry"):
         settings.parse({"retry": {"max": 0}})

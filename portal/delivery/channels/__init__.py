@@ -9,6 +9,7 @@ CHANNELS = {
     "lapor": "portal.delivery.channels.lapor:LaporChannel",
     "email": "portal.delivery.channels.email:EmailChannel",
     "webhook": "portal.delivery.channels.webhook:WebhookChannel",
+    "outbox": "portal.delivery.channels.outbox:OutboxChannel",
 }
 
 
@@ -26,5 +27,13 @@ def build_channel(spec: dict) -> Channel:
     return getattr(import_module(module), cls)(**spec)
 
 
+def erase_copies(channels, tracking: str) -> None:
+    """Delete the copies of a complaint that channels keep on this machine (the local outbox)."""
+    for channel in channels:
+        erase = getattr(channel, "erase", None)
+        if erase is not None:
+            erase(tracking)
+
+
 __all__ = ["CHANNELS", "Channel", "DeliveryError", "PermanentError", "Receipt", "Route", "TemporaryError",
-           "UnknownChannelError", "build_channel"]
+           "UnknownChannelError", "build_channel", "erase_copies"]

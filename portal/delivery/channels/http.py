@@ -1,6 +1,8 @@
 """One HTTP POST with the error translation every HTTP channel shares."""
 from __future__ import annotations
 
+import threading
+
 import requests
 
 from .base import PermanentError, TemporaryError
@@ -8,6 +10,20 @@ from .base import PermanentError, TemporaryError
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 #: Codes that mean "not now" rather than "never".
 RETRYABLE = {408, 425, 429}
+
+
+class Sessions:
+    """One ``requests.Session`` per delivery thread: a Session is not meant to be shared between threads."""
+
+    def __init__(self):
+        self._local = threading.local()
+
+    def get(self) -> requests.Session:
+        """This thread's session (keeps its connection to the receiver open between sends)."""
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = requests.Session()
+        return session
 
 
 def post(session: requests.Session, url: str, *, body: bytes, headers: dict, timeout: float) -> requests.Response:

@@ -22,7 +22,7 @@ from typing import ClassVar
 import requests
 
 from .base import Receipt, Route
-from .http import IDEMPOTENCY_HEADER, post
+from .http import IDEMPOTENCY_HEADER, Sessions, post
 
 
 def pick(data, path: str):
@@ -61,7 +61,7 @@ class LaporChannel:
         self.response = {"id": "id", "url": "url", **(response or {})}
         self.url_template = url_template
         self.route = Route.from_spec(when)
-        self.session = requests.Session()
+        self.sessions = Sessions()
 
     def send(self, payload: dict, *, key: str) -> Receipt:
         """Deliver *payload*; return LAPOR!'s id and link when it answers with them."""
@@ -70,7 +70,7 @@ class LaporChannel:
         headers = {"Content-Type": "application/json", IDEMPOTENCY_HEADER: key}
         if self.token:
             headers[self.token_header] = self.token_prefix + self.token
-        response = post(self.session, self.url, body=body, headers=headers, timeout=self.timeout)
+        response = post(self.sessions.get(), self.url, body=body, headers=headers, timeout=self.timeout)
         return self.receipt(response)
 
     def receipt(self, response: requests.Response) -> Receipt:

@@ -9,11 +9,9 @@ from __future__ import annotations
 import json
 from typing import ClassVar
 
-import requests
-
 from ..signing import sign
 from .base import Receipt, Route
-from .http import IDEMPOTENCY_HEADER, post
+from .http import IDEMPOTENCY_HEADER, Sessions, post
 
 
 class WebhookChannel:
@@ -26,11 +24,11 @@ class WebhookChannel:
             raise ValueError("a webhook needs secret_env")
         self.name, self.url, self.secret, self.timeout = name, url, secret, float(timeout)
         self.route = Route.from_spec(when)
-        self.session = requests.Session()
+        self.sessions = Sessions()
 
     def send(self, payload: dict, *, key: str) -> Receipt:
         """Deliver *payload*; the receiver's answer is not needed."""
         body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
         headers = {"Content-Type": "application/json", IDEMPOTENCY_HEADER: key, **sign(self.secret, body)}
-        post(self.session, self.url, body=body, headers=headers, timeout=self.timeout)
+        post(self.sessions.get(), self.url, body=body, headers=headers, timeout=self.timeout)
         return Receipt()
