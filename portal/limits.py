@@ -1,8 +1,10 @@
 """Request limits that hold without nginx: per client address, per site, and for status lookups.
 
-Counters are fixed windows in the portal's own Redis, so every gunicorn
-worker (and every web server) shares them. Keys carry the province hash tag
-and a pseudonym, never a raw address: ``portal:{p51}:rl:<scope>:<HMAC>:<window>``.
+Counters live in the portal's own Redis, so every gunicorn worker (and every
+web server) shares them. Each is a window that opens with its first hit and
+expires with it (INCR, and EXPIRE on the first), so no clock boundary lets a
+burst through twice. Keys carry the province hash tag and a pseudonym, never
+a raw address: ``portal:{p51}:rl:<scope>:<HMAC>``.
 
 A limiter must never keep a resident offline: when Redis is down, slow or
 out of memory, the request is allowed (fail open) and the circuit breaker
@@ -17,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import time
 
 import redis
 from flask import Flask, current_app, request
@@ -28,7 +29,7 @@ from .errors import render_error
 from .redis import DOWN_ERRORS, get_redis, report_failure
 
 log = logging.getLogger(__name__)
-KEY = "portal:{{p{prov}}}:rl:{scope}:{subject}:{window}"
+KEY = "portal:{{p{prov}}}:rl:{scope}:{subject}"
 REQUEST_WINDOW = 60     # seconds of the per-client and per-site request windows
 STATUS_WINDOW = 600     # seconds of the status-lookup window
 #: Endpoints machines call (routers, FreeRADIUS, Prometheus, receivers, health checks) are not resident
@@ -37,15 +38,11 @@ EXEMPT_BLUEPRINTS = {"radius_api", "delivery_callbacks", "delivery_metrics"}
 EXEMPT_ENDPOINTS = {"captive.healthz", "captive.readyz", "gateway_api.authmon", "gateway_api.wifidog_auth",
                     "gateway_api.wifidog_ping", "gateway_api.signed_heartbeat", "splash.connect", "gateway_api.wait"}
 
-# Count one hit on every key (all in one hash slot) and return the counts.
+# Count one hit; the first hit opens the window (the key's lifetime). Returns the count.
 _HIT = """
-local counts = {}
-for i, key in ipairs(KEYS) do
-  local n = redis.call('INCR', key)
-  if n == 1 then redis.call('EXPIRE', key, ARGV[1]) end
-  counts[i] = n
-end
-return counts
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return n
 """
 
 # Complaint quota: the device's own counter first; only a complaint within the device's share
@@ -68,10 +65,9 @@ def pseudonym(*parts: str) -> str:
     return hmac.new(get_crypto().device_key, message, hashlib.sha256).hexdigest()[:16]
 
 
-def key(scope: str, subject: str, window: int) -> str:
-    """Redis key of one counter window."""
-    return KEY.format(prov=current_app.config["PROVINCE"], scope=scope, subject=subject,
-                      window=int(time.time() // window))
+def key(scope: str, subject: str) -> str:
+    """Redis key of one counter."""
+    return KEY.format(prov=current_app.config["PROVINCE"], scope=scope, subject=subject)
 
 
 def client_subject() -> str:
@@ -94,8 +90,8 @@ def allow(scope: str, subject: str, limit: int, window: int) -> bool:
     """Count one hit of *subject* in *scope*; False once it exceeds *limit* per *window* seconds."""
     if not limit or int(limit) <= 0:
         return True
-    counts = _run(_HIT, [key(scope, subject, window)], window)
-    return counts is None or int(counts[0]) <= int(limit)
+    count = _run(_HIT, [key(scope, subject)], window)
+    return count is None or int(count) <= int(limit)
 
 
 def site_allows(site_id: str) -> bool:
@@ -126,8 +122,7 @@ def complaint_quota(session) -> str:
     ("device_quota" or "site_quota"). Fails open ("").
     """
     cfg = current_app.config
-    keys = [key("dev", complaint_device(session), 3600),
-            key("sitecomplaints", pseudonym("site", session.site_id or "unknown"), 3600)]
+    keys = [key("dev", complaint_device(session)), key("sitecomplaints", pseudonym("site", session.site_id or "unknown"))]
     reason = _run(_QUOTA, keys, 3600, int(cfg["DEVICE_LIMIT"]), int(cfg["SITE_LIMIT"]))
     if isinstance(reason, bytes):
         reason = reason.decode()
