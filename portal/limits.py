@@ -111,7 +111,7 @@ def complaint_device(session) -> str:
         return session.device
     # No MAC (or a vendor that sends none): the address the gateway reported, else the TCP peer,
     # bound to the site so that private addresses of different sites do not collide.
-    address = getattr(getattr(session, "arrival", None), "client_ip", "") or request.remote_addr or ""
+    address = session.arrival.client_ip or request.remote_addr or ""
     return pseudonym("ip", session.site_id or "unknown", address)
 
 

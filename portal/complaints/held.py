@@ -20,7 +20,6 @@ import redis
 from ..delivery import state
 from . import store
 
-REASONS = ("honeypot", "too_fast", "device_quota", "site_quota")
 REJECT_REASON_MAX = 200
 
 # KEYS: held set, record, stream. ARGV: tracking, now.

@@ -1,8 +1,6 @@
 """Blueprint for the complaint form and the receipt, inside a portal session."""
 from __future__ import annotations
 
-import logging
-
 from flask import Blueprint, current_app, render_template, request
 
 from .. import limits, sessions
@@ -12,7 +10,6 @@ from . import service
 from .form import CATEGORIES, KINDS, ComplaintForm, today_in_bali
 
 bp = Blueprint("complaints", __name__)
-log = logging.getLogger(__name__)
 
 
 def prefilled_form(site) -> ComplaintForm:
