@@ -45,7 +45,7 @@ def test_form_sent_too_fast_is_held_for_review_with_an_honest_receipt(resident, 
     response = resident.submit()  # the stamp is fresh: under 3 s
     html = response.get_data(as_text=True)
     assert response.status_code == 200
-    assert "checked by a person before it is forwarded" in html
+    assert "A person will check it before it is forwarded" in html
     assert held(redis) == {shown_number(response): "too_fast"}
     assert stream_length(redis) == 0
     record = store.read(redis, "51", shown_number(response))
@@ -58,7 +58,7 @@ def test_form_filled_in_a_normal_time_is_accepted(resident, app, redis):
     response = resident.submit(started=stamp_from(app, 5, "n-1"))
     assert response.status_code == 200
     assert "Your report was received" in response.get_data(as_text=True)
-    assert "checked by a person" not in response.get_data(as_text=True)
+    assert "A person will check it" not in response.get_data(as_text=True)
     assert stream_length(redis) == 1
     assert held(redis) == {}
 
@@ -69,7 +69,7 @@ def test_honeypot_keeps_the_complaint_for_review(resident, app, redis):
     html = response.get_data(as_text=True)
     assert 'id="tracking-number"' in html
     assert 'id="held-notice"' in html
-    assert "diperiksa" in html  # said in the resident's language
+    assert "memeriksanya" in html  # said in the resident's language
     assert held(redis) == {shown_number(response): "honeypot"}
     assert stream_length(redis) == 0
 
@@ -154,7 +154,7 @@ def test_held_and_rejected_complaints_say_so_on_the_status_page(resident, app, r
     resident.arrive()
     number = shown_number(resident.submit(started=stamp_from(app, 5, "st-1"), website="x"))
     page = resident.client.get(f"/status/{number}?lang=en").get_data(as_text=True)
-    assert 'id="review-notice"' in page and "checked by a person" in page
+    assert 'id="review-notice"' in page and "a person will check it" in page
     assert review.reject(redis, "51", number, "advertising")
     page = resident.client.get(f"/status/{number}?lang=en").get_data(as_text=True)
     assert "will not be forwarded" in page
