@@ -35,6 +35,7 @@ class Defaults:
     REQUEST_LIMIT = 600          # requests per client address per minute (portal/limits.py)
     SITE_REQUEST_LIMIT = 300     # complaint-form requests per site per minute
     STATUS_LIMIT = 60            # status lookups per client address per 10 minutes
+    HELD_LIMIT = 60              # complaints held for review per client address per hour
     DEFAULT_MINUTES = 120        # internet minutes granted when a site sets none
     MIKROTIK_LOGIN_MODE = "trial"  # trial | account (shared hotspot user)
     MIKROTIK_USERNAME = ""

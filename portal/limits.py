@@ -105,6 +105,11 @@ def status_lookup_allowed() -> bool:
     return allow("status", client_subject(), current_app.config["STATUS_LIMIT"], STATUS_WINDOW)
 
 
+def held_allowed() -> bool:
+    """Count one held complaint against this client's ``HELD_LIMIT`` per hour (bounds a bot's storage)."""
+    return allow("held", client_subject(), current_app.config["HELD_LIMIT"], 3600)
+
+
 def complaint_device(session) -> str:
     """Who a complaint is counted against: the device id, else the device's address at its site."""
     if session.device:

@@ -159,3 +159,17 @@ def test_held_and_rejected_complaints_say_so_on_the_status_page(resident, app, r
     page = resident.client.get(f"/status/{number}?lang=en").get_data(as_text=True)
     assert "will not be forwarded" in page
     assert "advertising" not in page  # the operator's reason stays internal
+
+
+def test_a_flood_of_caught_complaints_is_bounded_and_gets_no_receipt(resident, app, redis):
+    app.config["HELD_LIMIT"] = 2
+    resident.arrive(headers={"Accept-Language": "en"})
+    for n in range(2):
+        assert 'id="held-notice"' in resident.submit(website="spam", started=stamp_from(app, 5, f"f-{n}")).get_data(
+            as_text=True)
+    response = resident.submit(website="spam", started=stamp_from(app, 5, "f-3"))
+    assert response.status_code == 429
+    html = response.get_data(as_text=True)
+    assert 'id="tracking-number"' not in html  # no receipt for what was not stored
+    assert "nothing you typed is lost" in html and "Puskesmas tutup" in html
+    assert len(held(redis)) == 2

@@ -65,6 +65,9 @@ def submit(token: str):
     # Caught by the honeypot (autofill and assistive tools fill hidden fields too), the fill time
     # or a quota: kept for review and said so on the receipt, never dropped behind a receipt.
     reason = service.hold_reason(honeypot=form.website.data, started=started, session=session)
+    if reason and not limits.held_allowed():
+        # A flood of caught complaints from one address is not stored: no receipt, an honest "wait".
+        return render_form(form, session, site, problem="busy", status=429)
     complaint = service.build(tracking=tracking, form=form, session=session, site=site)
     complaint.held_reason = reason
     service.save(complaint)
