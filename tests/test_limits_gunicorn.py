@@ -24,16 +24,16 @@ def test_request_limit_is_shared_by_two_workers(redis, redis_server, tmp_path):
         "PORTAL_DATA_KEYS": Fernet.generate_key().decode(),
         "PORTAL_VAR_DIR": str(tmp_path / "var"),
         "PORTAL_REQUEST_LIMIT": str(LIMIT),
-    }, workers=2).start()
+    }, workers=2).start(timeout=60)
     try:
         # A new connection per request, so both workers take their share of them.
-        answers = [requests.get(f"{server.url}/status?lang=en", timeout=10) for _ in range(3 * LIMIT)]
+        answers = [requests.get(f"{server.url}/status?lang=en", timeout=30) for _ in range(3 * LIMIT)]
         codes = [answer.status_code for answer in answers]
         assert codes.count(200) == LIMIT, codes  # one worker alone could not have counted the other's
         assert codes.count(429) == 2 * LIMIT
         refused = answers[-1]
         assert "Please wait a moment" in refused.text and refused.headers["Retry-After"]
-        assert requests.get(f"{server.url}/healthz", timeout=10).status_code == 200
+        assert requests.get(f"{server.url}/healthz", timeout=30).status_code == 200
 
         # Replace both workers (SIGHUP): fresh processes still refuse, the count lives in Redis.
         master = psutil.Process(server.process.pid)
@@ -48,7 +48,7 @@ def test_request_limit_is_shared_by_two_workers(redis, redis_server, tmp_path):
             time.sleep(0.2)
         else:
             raise AssertionError("gunicorn did not replace its workers")
-        assert requests.get(f"{server.url}/status?lang=en", timeout=10).status_code == 429
+        assert requests.get(f"{server.url}/status?lang=en", timeout=30).status_code == 429
         assert "Traceback" not in server.log_text()
     finally:
         server.stop()
