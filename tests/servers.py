@@ -33,7 +33,7 @@ class Gunicorn:
             self.env["PORTAL_THREADS"] = str(threads)
         self.process: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 20.0) -> "Gunicorn":
+    def start(self, timeout: float = 60.0) -> "Gunicorn":
         # A file, not a pipe: a pipe nobody reads fills up and blocks the server's logging.
         import tempfile
 
@@ -50,7 +50,7 @@ class Gunicorn:
             try:
                 if requests.get(self.url + "/healthz", timeout=1).status_code == 200:
                     return self
-            except requests.ConnectionError:
+            except requests.RequestException:  # not up yet, or slow to answer on a loaded machine
                 time.sleep(0.1)
         raise RuntimeError("gunicorn did not answer in time")
 
