@@ -52,6 +52,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(gateway_api.bp)  # authmon, WiFiDog auth/ping/portal, heartbeats (issue 3)
     errors.init_app(app)
     headers.init_app(app)
+    from . import limits
+
+    limits.init_app(app)  # per-client request limits and the 429 page (issue 10)
     cli.init_app(app)
     from . import delivery
 

@@ -8,6 +8,7 @@ from cryptography.fernet import Fernet
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
+from .held_cli import held_cli
 from .redis import raw_client
 from .sites import ImportError_, import_sites, parse_csv
 
@@ -58,4 +59,5 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(sites_cli)
     app.cli.add_command(spool_cli)
     app.cli.add_command(keys_cli)
+    app.cli.add_command(held_cli)  # the review queue of held complaints (issue 10)
     from . import site_admin_cli  # noqa: F401  (adds sites set/show/secret/config, keys rotate)

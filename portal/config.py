@@ -32,6 +32,10 @@ class Defaults:
     MIN_FILL_SECONDS = 3         # a complaint form sent faster than this is a bot
     DEVICE_LIMIT = 3             # complaints per device per hour
     SITE_LIMIT = 30              # complaints per site per hour
+    REQUEST_LIMIT = 600          # requests per client address per minute (portal/limits.py)
+    SITE_REQUEST_LIMIT = 300     # complaint-form requests per site per minute
+    STATUS_LIMIT = 60            # status lookups per client address per 10 minutes
+    HELD_LIMIT = 60              # complaints held for review per client address per hour
     DEFAULT_MINUTES = 120        # internet minutes granted when a site sets none
     MIKROTIK_LOGIN_MODE = "trial"  # trial | account (shared hotspot user)
     MIKROTIK_USERNAME = ""

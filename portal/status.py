@@ -6,6 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
 
+from . import limits
 from .complaints import store
 from .i18n import LANGUAGE_NAMES, LANGUAGES, choose_language
 from .redis import DOWN_ERRORS, get_redis, report_failure
@@ -24,8 +25,11 @@ def public_view(record: dict) -> dict:
     view["history"] = [
         (step, datetime.fromtimestamp(float(at), WITA)) for step, at in json.loads(record.get("history", "[]"))
     ]
-    reached = {step for step, _ in view["history"]} | {record.get("status", "received")}
+    status = record.get("status", "received")
+    # A held or rejected report was received by the portal all the same; the page says which.
+    reached = {step for step, _ in view["history"]} | {status, "received"}
     view["steps"] = [(step, step in reached) for step in STEPS]
+    view["held"], view["rejected"] = status == "held", status == "rejected"
     return view
 
 
@@ -46,6 +50,9 @@ def lookup():
 def show(number: str):
     """Show where a complaint is: received, forwarded, answered."""
     g.lang = choose_language(request.args.get("lang"))
+    # Counted here only (the lookup form redirects here): guessing numbers costs a lookup each.
+    if not limits.status_lookup_allowed():
+        limits.too_many_requests(limits.STATUS_WINDOW)
     canonical = normalize(number)
     if canonical is None:
         return _page("status/lookup.html", 404, number=number, invalid=True)

@@ -16,22 +16,13 @@ import time
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-from .. import events
+from .. import events, limits
 from ..crypto import get_crypto
 from ..redis import DOWN_ERRORS, get_redis, raw_client, report_failure, report_success
 from ..tracking import ALPHABET, check_symbol
 from . import store
 
 log = logging.getLogger(__name__)
-RATE_KEY = "portal:rl:{}:{}:{}"
-
-
-class TooFast(Exception):
-    """The form came back sooner than a person can fill it."""
-
-
-class RateLimited(Exception):
-    """This device or site sent too many complaints this hour."""
 
 
 def _serializer() -> URLSafeTimedSerializer:
@@ -59,33 +50,28 @@ def tracking_for(nonce: str) -> str:
     return body + check_symbol(body)
 
 
-def check_fill_time(started: float) -> None:
-    """Raise TooFast when the form was filled in under ``MIN_FILL_SECONDS``."""
-    if time.time() - started < current_app.config["MIN_FILL_SECONDS"]:
-        raise TooFast()
-
-
-def check_rate(*, device: str, site_id: str) -> None:
-    """Count this complaint against the device's and the site's hourly limits.
-
-    Fails open: if Redis is down the complaint is accepted (and spooled).
-    """
-    hour = int(time.time() // 3600)
-    keys = []
-    if device:
-        keys.append((RATE_KEY.format("dev", device, hour), current_app.config["DEVICE_LIMIT"]))
-    keys.append((RATE_KEY.format("site", site_id or "unknown", hour), current_app.config["SITE_LIMIT"]))
+def stored_status(tracking: str) -> str:
+    """Return the status of an already stored complaint, "" if none (or Redis cannot say)."""
     try:
-        with get_redis().pipeline(transaction=False) as pipe:
-            for key, _ in keys:
-                pipe.incr(key)
-                pipe.expire(key, 3600)
-            counts = pipe.execute()[::2]
+        status = get_redis().hget(store.record_key(current_app.config["PROVINCE"], tracking), "status")
     except DOWN_ERRORS:
         report_failure()
-        return
-    if any(count > limit for count, (_, limit) in zip(counts, keys)):
-        raise RateLimited()
+        return ""
+    return status.decode() if status else ""
+
+
+def hold_reason(*, honeypot: str, started: float, session) -> str:
+    """Why a valid complaint must wait for review, or "" to forward it.
+
+    The honeypot and the fill time are checked first and cost no quota; a
+    complaint within them is counted against its device's and site's hourly
+    quota (``portal.limits``). A caught complaint is still stored, never dropped.
+    """
+    if honeypot:
+        return "honeypot"
+    if time.time() - started < current_app.config["MIN_FILL_SECONDS"]:
+        return "too_fast"
+    return limits.complaint_quota(session)
 
 
 def build(*, tracking: str, form, session, site) -> store.StoredComplaint:
@@ -125,9 +111,13 @@ def build(*, tracking: str, form, session, site) -> store.StoredComplaint:
 
 
 def save(complaint: store.StoredComplaint) -> str:
-    """Store a complaint durably (Redis, else the local spool); return ``"redis"`` or ``"spool"``."""
+    """Store a complaint durably (Redis, else the local spool); return ``"redis"`` or ``"spool"``.
+
+    A held complaint (``held_reason`` set) goes to the review queue instead of the stream.
+    """
     province = current_app.config["PROVINCE"]
-    event = events.make_event("complaint", site_id=complaint.plain["site_id"],
+    kind = "complaint_held" if complaint.held_reason else "complaint"
+    event = events.make_event(kind, site_id=complaint.plain["site_id"],
                               campaign=complaint.plain["campaign"], lang=complaint.plain["lang"],
                               device=complaint.plain["device"])
     try:
@@ -136,7 +126,11 @@ def save(complaint: store.StoredComplaint) -> str:
         if created:
             events.replay_event(client, event)
         report_success()
-        log.info("complaint %s stored (site %s)", complaint.plain["tracking"], complaint.plain["site_id"])
+        if complaint.held_reason:
+            log.info("complaint %s held for review: %s (site %s)", complaint.plain["tracking"],
+                     complaint.held_reason, complaint.plain["site_id"])
+        else:
+            log.info("complaint %s stored (site %s)", complaint.plain["tracking"], complaint.plain["site_id"])
         _replay_if_pending()
         return "redis"
     except DOWN_ERRORS as error:

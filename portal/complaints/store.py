@@ -5,6 +5,10 @@ written by one Lua script even on Redis Cluster (docs/scale.md §1.3):
 
 - ``portal:{p<prov>}:complaint:<tracking>``  hash, the record
 - ``portal:{p<prov>}:complaints``            stream, one entry per complaint for the delivery worker
+- ``portal:{p<prov>}:complaints:held``       sorted set (by arrival time) of complaints kept for review
+  (honeypot, fill time, quota): the record is written the same way, with status ``held``
+  and ``held_reason``, but nothing goes on the stream until an operator releases it
+  (:mod:`portal.complaints.held`)
 
 Name and contact are sealed together (``sealed_contact``) and so are the text
 and the place details (``sealed_text``); everything else is plain so status
@@ -14,7 +18,6 @@ exists, so replaying a spooled complaint twice cannot duplicate it.
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass, field
 
 import redis
@@ -23,6 +26,7 @@ from ..redis import as_refusal
 
 RECORD = "portal:{{p{prov}}}:complaint:{tn}"
 STREAM = "portal:{{p{prov}}}:complaints"
+HELD = "portal:{{p{prov}}}:complaints:held"
 
 #: Plain (non-personal) fields of a record.
 PLAIN_FIELDS = (
@@ -38,6 +42,14 @@ redis.call('XADD', KEYS[2], '*', 'tracking', ARGV[1])
 return 1
 """
 
+# Same as _WRITE, but the complaint waits in the review queue instead of the stream.
+_WRITE_HELD = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+return 1
+"""
+
 
 def record_key(province: str, tracking: str) -> str:
     """Redis key of a complaint record."""
@@ -49,6 +61,11 @@ def stream_key(province: str) -> str:
     return STREAM.format(prov=province)
 
 
+def held_key(province: str) -> str:
+    """Redis key of the province's review queue of held complaints."""
+    return HELD.format(prov=province)
+
+
 @dataclass
 class StoredComplaint:
     """A complaint ready to store: plain fields and the two sealed parts."""
@@ -57,6 +74,8 @@ class StoredComplaint:
     sealed_text: str
     sealed_contact: str = ""
     history: list = field(default_factory=list)
+    #: Why the complaint waits for review ("honeypot", "too_fast", "device_quota", "site_quota"); "" if not.
+    held_reason: str = ""
 
     def to_fields(self) -> dict:
         """Return the record's hash fields."""
@@ -64,26 +83,37 @@ class StoredComplaint:
         fields["sealed_text"] = self.sealed_text
         if self.sealed_contact:
             fields["sealed_contact"] = self.sealed_contact
-        fields["status"] = "received"
-        fields["history"] = json.dumps(self.history or [["received", self.plain["created_at"]]])
+        status = "held" if self.held_reason else "received"
+        fields["status"] = status
+        if self.held_reason:
+            fields["held_reason"] = self.held_reason
+        fields["history"] = json.dumps(self.history or [[status, self.plain["created_at"]]])
         return fields
 
     def to_spool(self) -> dict:
-        return {"plain": self.plain, "sealed_text": self.sealed_text, "sealed_contact": self.sealed_contact}
+        data = {"plain": self.plain, "sealed_text": self.sealed_text, "sealed_contact": self.sealed_contact}
+        if self.held_reason:
+            data["held_reason"] = self.held_reason
+        return data
 
     @classmethod
     def from_spool(cls, data: dict) -> "StoredComplaint":
-        return cls(plain=data["plain"], sealed_text=data["sealed_text"], sealed_contact=data.get("sealed_contact", ""))
+        return cls(plain=data["plain"], sealed_text=data["sealed_text"], sealed_contact=data.get("sealed_contact", ""),
+                   held_reason=data.get("held_reason", ""))
 
 
 def write(client: redis.Redis, province: str, complaint: StoredComplaint) -> bool:
-    """Store the record and queue it for delivery; False if it was already stored."""
+    """Store the record and queue it for delivery (or for review, if held); False if it was already stored."""
     tracking = complaint.plain["tracking"]
-    args = [tracking]
+    fields = []
     for name, value in complaint.to_fields().items():
-        args += [name, value]
+        fields += [name, value]
     try:
-        created = client.eval(_WRITE, 2, record_key(province, tracking), stream_key(province), *args)
+        if complaint.held_reason:
+            created = client.eval(_WRITE_HELD, 2, record_key(province, tracking), held_key(province),
+                                  tracking, complaint.plain["created_at"], *fields)
+        else:
+            created = client.eval(_WRITE, 2, record_key(province, tracking), stream_key(province), tracking, *fields)
     except redis.ResponseError as error:
         raise as_refusal(error) from error  # a refused write is "Redis is down": spool it
     return bool(created)
@@ -96,10 +126,3 @@ def read(client: redis.Redis, province: str, tracking: str) -> dict | None:
         return None
     return {k.decode(): v.decode() for k, v in raw.items()}
 
-
-def set_status(client: redis.Redis, province: str, tracking: str, status: str, **extra: str) -> None:
-    """Move a complaint to *status* and append it to the record's history."""
-    key = record_key(province, tracking)
-    history = json.loads(client.hget(key, "history") or "[]")
-    history.append([status, time.time()])
-    client.hset(key, mapping={"status": status, "history": json.dumps(history), **extra})

@@ -1,18 +1,15 @@
 """Blueprint for the complaint form and the receipt, inside a portal session."""
 from __future__ import annotations
 
-import logging
-
 from flask import Blueprint, current_app, render_template, request
 
-from .. import sessions
+from .. import limits, sessions
 from ..splash import load_session_or_expired, page_context, site_of
 from ..tracking import display
 from . import service
 from .form import CATEGORIES, KINDS, ComplaintForm, today_in_bali
 
 bp = Blueprint("complaints", __name__)
-log = logging.getLogger(__name__)
 
 
 def prefilled_form(site) -> ComplaintForm:
@@ -36,6 +33,8 @@ def complaint_form(token: str):
     session, error = load_session_or_expired(token)
     if error:
         return error
+    if not limits.site_allows(session.site_id):
+        limits.too_many_requests()
     site = site_of(session)
     return render_form(prefilled_form(site), session, site)
 
@@ -53,27 +52,31 @@ def submit(token: str):
         form.started.data = service.new_form_stamp()
         return render_form(form, session, site, problem="expired", status=400)
     started, nonce = stamp
-    if form.website.data:
-        # A bot filled the hidden field: answer like a success, store nothing.
-        log.info("honeypot hit at site %s", session.site_id or "unknown")
-        return render_receipt(service.tracking_for(nonce), session, site)
     if not form.validate():
         return render_form(form, session, site, status=422)
-    try:
-        service.check_fill_time(started)
-        service.check_rate(device=session.device, site_id=session.site_id)
-    except service.TooFast:
-        return render_form(form, session, site, problem="too_fast", status=429)
-    except service.RateLimited:
-        return render_form(form, session, site, problem="rate_limited", status=429)
+    if not limits.site_allows(session.site_id):
+        # The site as a whole is flooding this minute: ask again, keeping what was typed.
+        return render_form(form, session, site, problem="busy", status=429)
     tracking = service.tracking_for(nonce)
-    service.save(service.build(tracking=tracking, form=form, session=session, site=site))
+    stored = service.stored_status(tracking)
+    if stored:
+        # A double tap or a resent form: the same receipt, and no second count against the quota.
+        return render_receipt(tracking, session, site, held=stored in ("held", "rejected"))
+    # Caught by the honeypot (autofill and assistive tools fill hidden fields too), the fill time
+    # or a quota: kept for review and said so on the receipt, never dropped behind a receipt.
+    reason = service.hold_reason(honeypot=form.website.data, started=started, session=session)
+    if reason and not limits.held_allowed():
+        # A flood of caught complaints from one address is not stored: no receipt, an honest "wait".
+        return render_form(form, session, site, problem="busy", status=429)
+    complaint = service.build(tracking=tracking, form=form, session=session, site=site)
+    complaint.held_reason = reason
+    service.save(complaint)
     if tracking not in session.complaints:
         session.complaints.append(tracking)
         sessions.update(session)
-    return render_receipt(tracking, session, site)
+    return render_receipt(tracking, session, site, held=bool(reason))
 
 
-def render_receipt(tracking: str, session, site):
-    return render_template("complaints/receipt.html", tracking=display(tracking), tracking_raw=tracking,
+def render_receipt(tracking: str, session, site, *, held: bool = False):
+    return render_template("complaints/receipt.html", tracking=display(tracking), tracking_raw=tracking, held=held,
                            lapor_url=current_app.config["LAPOR_URL"], **page_context(session, site))

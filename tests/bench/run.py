@@ -151,6 +151,7 @@ def bench(worker_class: str, *, passes: int, seconds: int, connections: int, ses
         "PORTAL_VAR_DIR": str(work / "var"),
         "PORTAL_MIN_FILL_SECONDS": "0",
         "PORTAL_DEVICE_LIMIT": "1000000000", "PORTAL_SITE_LIMIT": "1000000000",
+        "PORTAL_REQUEST_LIMIT": "0", "PORTAL_SITE_REQUEST_LIMIT": "0", "PORTAL_STATUS_LIMIT": "0",  # wrk is one client
         "PORTAL_SESSION_TTL": "3600",
     }, workers=os.cpu_count() or 2, worker_class=worker_class).start()
     try:

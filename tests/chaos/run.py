@@ -122,6 +122,7 @@ class Run:
             PORTAL_SECRET_KEY="chaos-secret", PORTAL_DEVICE_KEY="chaos-device",
             PORTAL_DATA_KEYS=Fernet.generate_key().decode(), PORTAL_MIN_FILL_SECONDS="0",
             PORTAL_DEVICE_LIMIT="1000000", PORTAL_SITE_LIMIT="1000000", PORTAL_REDIS_RETRY_AFTER="1",
+            PORTAL_REQUEST_LIMIT="0", PORTAL_SITE_REQUEST_LIMIT="0",  # one loopback client, one site
             PORTAL_DELIVERY_CONFIG=str(self.work / "delivery.json"), PORTAL_PUBLIC_URL=self.url,
             PORTAL_WORKERS="2", PORTAL_THREADS="8", CHAOS_LAPOR_TOKEN="chaos-token",
             CHAOS_CALLBACK_SECRET=CALLBACK_SECRET, CHAOS_WEBHOOK_SECRET="chaos-webhook-secret",
