@@ -77,6 +77,7 @@ class Forwarder:
                 if deadline is not None and time.monotonic() > deadline:
                     raise TimeoutError(f"worker {self.consumer}: queue not drained in {timeout} s")
                 try:
+                    self.redis.hset(f"portal:{{p{self.province}}}:workers", self.consumer, int(time.time()))
                     done = self.work_once(block=0.05 if burst else self.settings.block)
                     if burst and done == 0 and self.idle():
                         break
