@@ -136,3 +136,23 @@ def test_a_child_that_keeps_dying_is_restarted_with_growing_delays(make_run):
     log = run.log()
     # The delays double while the worker keeps dying soon after each start.
     assert "restarting in 1 s" in log and "restarting in 2 s" in log and "restarting in 4 s" in log
+
+
+def test_a_redis_reused_from_a_cli_command_is_watched_through_its_pidfile(tmp_path):
+    from portal.embedded_redis import EmbeddedRedis
+    from portal.serve import RedisChild
+
+    first = EmbeddedRedis(tmp_path / "redis").start()  # e.g. started by `flask --app portal …`
+    reused = EmbeddedRedis(tmp_path / "redis").start()  # `make run` finds it answering
+    assert reused.process is None
+    watched = RedisChild(reused)
+    try:
+        assert watched.alive()
+        first.stop(kill=True)
+        # Three misses in a row before it counts as dead: a slow answer is not a death.
+        assert [watched.alive() for _ in range(3)] == [True, True, False]
+        watched.start()  # make run's restart: now its own child, on the same AOF
+        assert reused.process is not None and watched.alive()
+    finally:
+        reused.stop()
+        first.stop()
