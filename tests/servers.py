@@ -50,7 +50,7 @@ class Gunicorn:
             try:
                 if requests.get(self.url + "/healthz", timeout=1).status_code == 200:
                     return self
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # accepted, workers still booting
                 time.sleep(0.1)
         raise RuntimeError("gunicorn did not answer in time")
 
