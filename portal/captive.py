@@ -95,7 +95,7 @@ def readyz():
 def _worker_state(beats: dict | None, now: float, stale_after: float) -> dict:
     if beats is None:
         return {"last_seen_seconds_ago": None, "stale": None}  # unknown while Redis is down
-    ages = {name.decode(): round(max(0.0, now - int(seen)), 1) for name, seen in beats.items()}
+    ages = {name.decode(): round(max(0.0, now - float(seen)), 1) for name, seen in beats.items()}
     last = min(ages.values()) if ages else None
     return {"last_seen_seconds_ago": last, "stale": last is None or last > stale_after, "consumers": ages}
 
