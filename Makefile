@@ -7,6 +7,7 @@ STAMP := $(VENV)/.installed
 .PHONY: run test bench chaos lock messages clean
 
 $(STAMP): pyproject.toml requirements.lock
+	PYTHON=$(PYTHON) VENV=$(VENV) bash .ci/system-packages run
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements.lock
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps -e .
@@ -15,7 +16,9 @@ $(STAMP): pyproject.toml requirements.lock
 run: $(STAMP)  ## serve on http://127.0.0.1:8080 (PORT overrides), embedded Redis unless PORTAL_REDIS_URL
 	$(PY) -m portal.serve
 
-test: $(STAMP)  ## the whole suite, on an embedded Redis (PORTAL_TEST_REDIS_URL for another)
+test:  ## the whole suite; installs the Debian packages it drives first (.ci/system-packages)
+	PYTHON=$(PYTHON) VENV=$(VENV) bash .ci/system-packages test
+	$(MAKE) --no-print-directory $(STAMP)
 	$(PY) -m pytest
 
 bench: $(STAMP)  ## load on loopback against gunicorn + Redis

@@ -16,6 +16,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config.from_object("portal.config.Defaults")
     if test_config is None:
         app.config.from_prefixed_env("PORTAL")
+        _fill_from_dev_env(app)
     else:
         app.config.update(test_config)
     _check_secrets(app)
@@ -59,11 +60,30 @@ def create_app(test_config: dict | None = None) -> Flask:
     from . import delivery
 
     delivery.init_app(app)  # worker CLI, receiver callbacks, /metrics (issue 4)
+    cli.guard_commands(app.cli)  # last: covers every group registered above
     return app
 
 
+def _fill_from_dev_env(app: Flask) -> None:
+    """Under the flask CLI, use what `make run` keeps in var/ for whatever the environment lacks."""
+    from . import cli, dev_env
+
+    if not cli.running():
+        return  # gunicorn and the worker get their settings from the environment only
+    try:
+        dev_env.fill_cli_config(app.config, notify=cli.note)
+    except RuntimeError as error:
+        cli.refuse(f"{error}; or set PORTAL_REDIS_URL to a running Redis")
+
+
 def _check_secrets(app: Flask) -> None:
+    from . import cli
+
     missing = [k for k in ("SECRET_KEY", "DEVICE_KEY", "DATA_KEYS") if not app.config.get(k)]
     if missing:
         names = ", ".join(f"PORTAL_{k}" for k in missing)
-        raise RuntimeError(f"{names} must be set in the environment (see deploy/portal.env.example)")
+        cli.refuse(f"{names} must be set in the environment (see deploy/portal.env.example), "
+                   "or run `make run` once in this checkout for development ones in var/")
+    if not app.config.get("REDIS_URL"):
+        cli.refuse("PORTAL_REDIS_URL must be set (any Redis 6.2+), "
+                   "or run `make run` once in this checkout for the embedded one")

@@ -52,6 +52,7 @@ class Defaults:
     DELIVERY_CONFIG = ""         # path of the JSON/TOML channel file; secrets by *_env reference
     OUTBOX_DIR = ""              # a local outbox channel (one JSON file per complaint); empty: off
     METRICS_TOKEN = ""           # bearer token for /metrics; empty turns /metrics off
+    WORKER_STALE_SECONDS = 60    # /readyz shows a worker unseen for longer as stale
 
     # Privacy notice (PDP law: purpose, retention, rights, the DPO's contact).
     PRIVACY_NOTICE_VERSION = "2026-11-v1"

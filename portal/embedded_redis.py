@@ -54,6 +54,10 @@ class EmbeddedRedis:
     def url(self) -> str:
         return f"unix://{self.socket}"
 
+    @property
+    def pidfile(self) -> Path:
+        return self.data_dir / "redis.pid"
+
     def start(self, timeout: float = 10.0) -> "EmbeddedRedis":
         """Start the server and wait until it answers PING."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -73,10 +77,15 @@ class EmbeddedRedis:
             "--daemonize", "no",
             "--loglevel", "warning",
             "--logfile", str(self.data_dir / "redis.log"),
+            "--pidfile", str(self.pidfile),
         ]
         # Own session: Ctrl-C in the terminal must not stop Redis before the web
         # server and the worker have finished with it; stop() does that in order.
-        self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, start_new_session=True)
+        # Output to the log, not our stdout: a server started by a CLI command outlives it
+        # and must not hold the pipe of whoever captures that command's output.
+        with open(self.data_dir / "redis.log", "ab") as log:
+            self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                            start_new_session=True)
         deadline = time.monotonic() + timeout
         client = _probe(self.socket)
         while time.monotonic() < deadline:
@@ -88,6 +97,17 @@ class EmbeddedRedis:
             except (redis.ConnectionError, redis.TimeoutError, FileNotFoundError):
                 time.sleep(0.05)
         raise RuntimeError("redis-server did not answer in time")
+
+    def alive(self) -> bool:
+        """True while the server runs: our child, or (when we reused one) the pid in its pidfile."""
+        if self.process is not None:
+            return self.process.poll() is None
+        try:
+            pid = int(self.pidfile.read_text().strip())
+            os.kill(pid, 0)
+        except (OSError, ValueError):
+            return self._answers()
+        return True
 
     def _answers(self) -> bool:
         if not self.socket.exists():

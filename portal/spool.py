@@ -49,6 +49,23 @@ class Spool:
         except OSError:
             return False
 
+    def stats(self, now: float | None = None) -> dict:
+        """Bytes waiting and the age of the oldest record: stat calls and one line read, cheap."""
+        now = time.time() if now is None else now
+        try:
+            files = [(path, path.stat().st_size) for path in self.directory.glob("*.jsonl")]
+        except OSError:
+            files = []
+        files = [(path, size) for path, size in files if size > 0]
+        oldest = None
+        # Replay files (named by the time they were moved aside) hold older records than current.
+        for path, _ in sorted(files, key=lambda item: (item[0] == self.current, item[0].name)):
+            oldest = _first_record_time(path)
+            if oldest is not None:
+                break
+        return {"bytes": sum(size for _, size in files),
+                "oldest_age_seconds": None if oldest is None else round(max(0.0, now - oldest), 1)}
+
     def replay(self, handlers: dict[str, Callable[[dict], None]]) -> int:
         """Hand every spooled record to ``handlers[kind]``; return how many were replayed.
 
@@ -102,6 +119,14 @@ class Spool:
         _fsync_dir(self.directory)
         log.info("spool: replayed %d record(s) from %s", done, path.name)
         return done
+
+
+def _first_record_time(path: Path) -> float | None:
+    try:
+        with path.open("rb") as handle:
+            return float(json.loads(handle.readline())["at"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # gone (replayed meanwhile) or a torn line
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -18,8 +18,7 @@ from portal import create_app
 from portal.embedded_redis import EmbeddedRedis
 from portal.sites import import_sites, parse_csv
 
-SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
-DEMO_CSV = SHARED / "data" / "sites_demo.csv"
+DEMO_CSV = Path(__file__).resolve().parent / "data" / "sites_demo.csv"  # synthetic sites, in the repo
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 TOKEN = re.compile(r'/p/([A-Za-z0-9_\-.=]+)/connect')
 

@@ -52,7 +52,9 @@ class Gunicorn:
                     return self
             except requests.RequestException:  # not up yet, or slow to answer on a loaded machine
                 time.sleep(0.1)
-        raise RuntimeError("gunicorn did not answer in time")
+        log = self.log_text()[-2000:]
+        self.stop()  # the caller's fixture never gets to stop a server that did not start
+        raise RuntimeError("gunicorn did not answer in time: " + log)
 
     def log_text(self) -> str:
         """What gunicorn and the app logged so far."""

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
@@ -12,7 +13,7 @@ from portal.operator_kit import KitError, option_114
 from portal.sites import RECORDS, Site, import_sites, parse_csv
 from tests.conftest import DEMO_CSV, make_config
 
-ROOT = DEMO_CSV.parent.parent.parent / "main"
+ROOT = Path(__file__).resolve().parent.parent  # this checkout
 SECRET = "s3cr3t-Faskey-0123456789abcdef0123456789"
 
 
