@@ -18,6 +18,7 @@ from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from portal.complaints import store
+from portal.sites import RECORDS, Site, save_site
 from portal.tracking import normalize
 from tests.browser.servers import Router, ServerThread
 
@@ -62,8 +63,12 @@ def browser(tmp_path_factory):
 
 
 @pytest.fixture
-def router(app):
+def router(app, redis):
     """The portal and a stand-in router, each on its own loopback port."""
+    # The stand-in router is on loopback, which no site allows by default: this one does.
+    site = Site.from_json(redis.hget(RECORDS, "BALI-0001"))
+    site.settings.setdefault("options", {})["router_hosts"] = "127.0.0.1"
+    save_site(redis, site)
     hotspot = Router(mac=MACS["id"])
     with ServerThread(app) as portal, ServerThread(hotspot) as gateway:
         hotspot.portal_url, hotspot.base = portal.url, gateway.url
