@@ -115,13 +115,12 @@ def own_server(tmp_path):
     yield server
     client = redis_py.Redis.from_url(server.url)
     client.replicaof("NO", "ONE")  # let it shut down cleanly whatever state the test left
-    client.config_set("dir", str(server.data_dir))
     client.config_set("save", "")
     client.config_set("maxmemory", 0)
     server.stop()
 
 
-def refuse_writes(client, how: str) -> None:
+def refuse_writes(client, how: str, data_dir) -> None:
     """Put a real server into a state where it refuses writes."""
     if how == "oom":
         client.config_set("maxmemory", 1)  # noeviction: every write answers OOM
@@ -133,7 +132,10 @@ def refuse_writes(client, how: str) -> None:
         client.config_set("appendonly", "no")
         client.config_set("save", "1 1")
         client.config_set("stop-writes-on-bgsave-error", "yes")
-        client.config_set("dir", "/proc")  # nothing can be saved here
+        # Nothing can be saved: the snapshot's name is taken by a directory, so the rename that
+        # ends every background save fails, even as root. (`dir` itself is a protected config
+        # on Redis 7 and cannot be pointed elsewhere at run time.)
+        (data_dir / "dump.rdb" / "in-the-way").mkdir(parents=True)
         client.set("k", "v")
         try:
             client.bgsave()
@@ -163,7 +165,7 @@ def test_a_redis_that_refuses_writes_fails_open(own_server, tmp_path, how):
     import_sites(direct, parse_csv(SITES_CSV))
     resident = Resident(app.test_client())
     assert resident.arrive().status_code == 200
-    refuse_writes(direct, how)
+    refuse_writes(direct, how, own_server.data_dir)
     newcomer = Resident(app.test_client())
     landing = newcomer.arrive()
     assert landing.status_code == 200, landing.status_code
