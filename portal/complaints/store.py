@@ -32,7 +32,7 @@ HELD = "portal:{{p{prov}}}:complaints:held"
 PLAIN_FIELDS = (
     "tracking", "kind", "category", "incident_date", "kabupaten_kode", "kabupaten",
     "kecamatan_kode", "kecamatan", "desa_kode", "desa", "anonim", "rahasia",
-    "consent_version", "consented_at", "site_id", "campaign", "lang", "device", "created_at",
+    "consent_version", "consented_at", "site_id", "campaign", "lang", "device", "created_at", "variant",
 )
 
 _WRITE = """
