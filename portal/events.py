@@ -34,6 +34,9 @@ EVENTS = "portal:events"
 COUNTERS = "portal:{{{scope}}}:fn:{day}"
 UNIQUES = "portal:{{{scope}}}:fu:{day}:{step}:{campaign}:{variant}"
 LAST = "portal:{{s{site}}}:last"
+#: Grant outcomes per vendor and WITA day (``<vendor>|ok|refused|failed``), for the fleet page.
+GRANTS = "portal:{{p{prov}}}:grants:{day}"
+GRANTS_TTL = 100 * 86400
 STREAM_MAXLEN = 500_000
 #: Counters outlive raw events: they hold no personal data (see portal.retention).
 COUNTER_TTL = 400 * 86400
@@ -65,6 +68,7 @@ def make_event(kind: str, *, site_id: str, campaign: str, lang: str, device: str
         "kec": _code(site.kecamatan_kode) if site else "",
         "desa": _code(site.desa_kode) if site else "",
         "type": _clean(site.type) if site else "",
+        "vendor": _clean(site.gateway_vendor) if site else "",
     }
 
 
@@ -102,6 +106,8 @@ def add_to(pipe, event: dict) -> None:
             uniques = UNIQUES.format(scope=scope, day=day, step=kind, campaign=campaign, variant=variant)
             pipe.pfadd(uniques, event["device"])
             pipe.expire(uniques, COUNTER_TTL)
+    if kind == "grant":
+        count_grant(pipe, event.get("prov") or "51", event.get("vendor", ""), "ok", at=float(event["at"]))
     if kind in ("impression", "grant") and event["site"] != "unknown":
         pipe.hset(LAST.format(site=event["site"]), "resident" if kind == "impression" else "grant", event["at"])
 
@@ -115,6 +121,14 @@ def from_record(kind: str, record: dict, *, province: str, at: float | None = No
         for name, column in (("kab", "kabupaten_kode"), ("kec", "kecamatan_kode"), ("desa", "desa_kode")):
             event[name] = _code(record.get(column, ""))
     return event
+
+
+def count_grant(client_or_pipe, province: str, vendor: str, outcome: str, *, at: float | None = None) -> None:
+    """Count one grant outcome (``ok``, ``refused``, ``failed``) of *vendor* on its WITA day."""
+    day, _ = wita(time.time() if at is None else at)
+    key = GRANTS.format(prov=province, day=day)
+    client_or_pipe.hincrby(key, f"{_clean(vendor) or 'unknown'}|{outcome}", 1)
+    client_or_pipe.expire(key, GRANTS_TTL)
 
 
 def replay_event(client, event: dict) -> None:
