@@ -16,7 +16,7 @@ import time
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-from .. import events, limits
+from .. import contact_index, events, limits
 from ..crypto import get_crypto
 from ..redis import DOWN_ERRORS, get_redis, raw_client, report_failure, report_success
 from ..tracking import ALPHABET, check_symbol
@@ -108,7 +108,8 @@ def build(*, tracking: str, form, session, site) -> store.StoredComplaint:
     sealed_text = crypto.seal({"body": form.body.data.strip(), "place": (form.place.data or "").strip()})
     name, contact = (form.name.data or "").strip(), (form.contact.data or "").strip()
     sealed_contact = crypto.seal({"name": name, "contact": contact}) if (name or contact) else ""
-    return store.StoredComplaint(plain=plain, sealed_text=sealed_text, sealed_contact=sealed_contact)
+    return store.StoredComplaint(plain=plain, sealed_text=sealed_text, sealed_contact=sealed_contact,
+                                 contact_index=contact_index.of(contact))
 
 
 def record_form_opened(session) -> None:

@@ -6,9 +6,10 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     """Register the results, fleet, data-subject and open-data pages and their CLI commands."""
-    from . import cli, fleet_views, opendata, views
+    from . import cli, dsr_views, fleet_views, opendata, views
 
     app.register_blueprint(views.bp)
     app.register_blueprint(fleet_views.bp)
+    app.register_blueprint(dsr_views.bp)
     app.register_blueprint(opendata.bp)
     app.cli.add_command(cli.results_cli)
