@@ -73,3 +73,4 @@ class Defaults:
     ALERT_EMAIL_FROM = "portal-alerts@localhost"
     ALERT_SMTP_HOST = "localhost"
     ALERT_SMTP_PORT = 25
+    LOG_FORMAT = "json"          # "json" (one object per line, with request ids) or "text"

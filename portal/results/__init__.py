@@ -6,7 +6,9 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     """Register the results, fleet, data-subject and open-data pages and their CLI commands."""
-    from . import cli, dsr_views, fleet_views, opendata, views
+    from . import cli, dsr_views, fleet_views, opendata, ops, views
+
+    ops.init_app(app)
 
     app.register_blueprint(views.bp)
     app.register_blueprint(fleet_views.bp)

@@ -25,7 +25,7 @@ def site_in(kab: str, n: int = 1, site_type: str = "desa_adat") -> SimpleNamespa
     """A stand-in site of kabupaten *kab* (dotted code), for events written without the registry."""
     kec = f"{kab}.01"
     return SimpleNamespace(site_id=f"T{kab.replace('.', '')}-{n}", kabupaten_kode=kab, kecamatan_kode=kec,
-                           desa_kode=f"{kec}.1001", type=site_type)
+                           desa_kode=f"{kec}.1001", type=site_type, gateway_vendor="opennds")
 
 
 def write_events(redis, site, day: dt.date, counts: dict, *, campaign="c1", variant="", lang="id"):

@@ -15,7 +15,8 @@ WITA_TZ = dt.timezone(dt.timedelta(hours=8))
 def fake_site(n: int, kab: str) -> SimpleNamespace:
     kec = f"{kab}.0{n % 3 + 1}"
     return SimpleNamespace(site_id=f"S{kab.replace('.', '')}-{n}", kabupaten_kode=kab, kecamatan_kode=kec,
-                           desa_kode=f"{kec}.100{n % 4}", type=("desa_adat", "puskesmas", "sekolah")[n % 3])
+                           desa_kode=f"{kec}.100{n % 4}", type=("desa_adat", "puskesmas", "sekolah")[n % 3],
+                           gateway_vendor="mikrotik")
 
 
 def write(redis, evs, batch=400):
