@@ -48,8 +48,8 @@ def index():
     except DOWN_ERRORS:
         return problem("The results store is unreachable; try again in a minute.", 503)
     totals = [(STEP_NAMES[s], report.totals[s]) for s in STEPS]
-    days = sorted(report.by_day)
-    series = {name: [report.by_day[d][step] for d in days]
+    days = query.days  # every day of the period, empty ones too
+    series = {name: [report.by_day.get(d, {}).get(step, 0) for d in days]
               for step, name in (("impression", "impressions"), ("complaint", "complaints"), ("grant", "grants"))}
     children = sorted(report.by_child.items())
     return page("results/funnel.html", staff=staff_access.current(), query=query, report=report, ab=ab,
