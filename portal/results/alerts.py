@@ -9,7 +9,9 @@ cancels it, so a flapping site sends nothing until it settles. A site seen for t
 time takes its current state without an alert (no storm when the checker first runs).
 
 The webhook body is JSON; ``X-Portal-Signature: sha256=<hex HMAC-SHA256(secret, body)>``.
-Alerts are idempotent for receivers: ``id`` is ``<site>:<state>:<since>``.
+Alerts are idempotent for receivers: ``id`` is ``<site>:<state>:<since>`` (the e-mail's
+Message-ID is derived from it). An alert a channel could not take waits in an outbox and is
+sent again by the next check, on every channel, so receivers should deduplicate on ``id``.
 """
 from __future__ import annotations
 
@@ -20,12 +22,14 @@ import logging
 import smtplib
 import time
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from email.message import EmailMessage
 
 log = logging.getLogger(__name__)
 ALERTS = "portal:{{p{prov}}}:fleet:alerts"
 LOCK = "portal:{{p{prov}}}:fleet:check-lock"
+#: Alerts a channel failed to take, retried by the next check (id -> JSON).
+OUTBOX = "portal:{{p{prov}}}:fleet:alert-outbox"
 
 
 @dataclass(frozen=True)
@@ -111,22 +115,42 @@ def send_email(config, alert: Alert, *, timeout: float = 10.0) -> None:
         smtp.send_message(message)
 
 
-def notify(config, alerts: list[Alert]) -> dict[str, int]:
-    """Send *alerts* on every configured channel; return counts sent and failed (failures are logged)."""
+def notify(config, alerts: list[Alert]) -> tuple[dict[str, int], list[Alert]]:
+    """Send *alerts* on every configured channel; return counts, and the alerts some channel refused."""
     sent = {"webhook": 0, "email": 0, "failed": 0}
+    refused = []
     for alert in alerts:
+        ok = True
         if config.get("ALERT_WEBHOOK_URL"):
             try:
                 send_webhook(config["ALERT_WEBHOOK_URL"], config.get("ALERT_WEBHOOK_SECRET", ""), alert)
                 sent["webhook"] += 1
             except OSError as error:
-                sent["failed"] += 1
+                ok = False
                 log.error("fleet alert %s: webhook failed (%s)", alert.id, type(error).__name__)
         if config.get("ALERT_EMAIL_TO"):
             try:
                 send_email(config, alert)
                 sent["email"] += 1
             except (OSError, smtplib.SMTPException) as error:
-                sent["failed"] += 1
+                ok = False
                 log.error("fleet alert %s: e-mail failed (%s)", alert.id, type(error).__name__)
+        if not ok:
+            sent["failed"] += 1
+            refused.append(alert)
+    return sent, refused
+
+
+def deliver(client, province: str, config, due: list[Alert]) -> dict[str, int]:
+    """Send the alerts waiting from earlier checks and the new ones; keep the refused ones for the next."""
+    key = OUTBOX.format(prov=province)
+    waiting = [Alert(**json.loads(raw)) for raw in client.hvals(key)]
+    sent, refused = notify(config, waiting + due)
+    with client.pipeline(transaction=True) as pipe:
+        pipe.delete(key)
+        if refused:
+            pipe.hset(key, mapping={a.id: json.dumps(asdict(a)) for a in refused})
+        pipe.execute()
+    sent["retried"] = len(waiting)
+    sent["waiting"] = len(refused)
     return sent

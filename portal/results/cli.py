@@ -30,7 +30,7 @@ def fleet_check() -> None:
         health = fleet.health(client, sites, stale=float(config["FLEET_STALE_SECONDS"]),
                               offline=float(config["FLEET_OFFLINE_SECONDS"]))
         due = alerts.check(client, province, health, hold=float(config["FLEET_HOLD_DOWN_SECONDS"]))
-        sent = alerts.notify(config, due)
+        sent = alerts.deliver(client, province, config, due)
     finally:
         client.delete(lock)
     offline = sum(1 for h in health if h.state == "offline")

@@ -139,3 +139,23 @@ def test_fleet_page_is_scoped_and_shows_last_resident_and_grant(app, client, red
     data = client.get("/studio/fleet/sites.json").get_json()
     assert data == {"sites": []}
     assert client.get("/studio/fleet/?state=bogus").status_code == 400
+
+
+def test_an_alert_a_channel_refused_is_sent_by_the_next_check(app, runner, redis, alerting):
+    hook, smtp = alerting
+    heartbeat.record(redis, province="51", site_id="BALI-0001", now=time.time())
+    run_check(runner)
+    heartbeat.record(redis, province="51", site_id="BALI-0001", now=time.time() - 7200)
+    hook.stop()  # the receiver is down
+    report = run_check(runner)
+    assert report["alerts"] == 1 and report["failed"] == 1 and report["waiting"] == 1 and report["email"] == 1
+    again = HookReceiver()
+    app.config["ALERT_WEBHOOK_URL"] = again.url
+    try:
+        report = run_check(runner)
+        assert report["alerts"] == 0 and report["retried"] == 1 and report["waiting"] == 0
+        assert json.loads(again.posts[0][1])["site_id"] == "BALI-0001"
+        assert run_check(runner)["retried"] == 0
+    finally:
+        again.stop()
+        hook.stop = lambda: None  # already stopped; the fixture's teardown calls it again
