@@ -88,6 +88,23 @@ def wita(at: float) -> tuple[str, str]:
     return time.strftime("%Y%m%d", stamp), f"{stamp.tm_hour:02d}"
 
 
+# One scope's counters and uniques, server-side: a pipeline of one EVAL per scope costs far less
+# client CPU than five commands per scope (measured: see README). Both keys share the scope's
+# hash tag, so the script is Cluster-safe. EVAL (not EVALSHA) needs no SCRIPT LOAD round trip
+# after a restart or failover; Redis caches the compiled script by its hash.
+_SCOPE = """
+redis.call('HINCRBY', KEYS[1], ARGV[2], 1)
+redis.call('HINCRBY', KEYS[1], ARGV[3], 1)
+if ARGV[4] ~= '' then redis.call('HINCRBY', KEYS[1], ARGV[4], 1) end
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+if ARGV[5] ~= '' then
+  redis.call('PFADD', KEYS[2], ARGV[5])
+  redis.call('EXPIRE', KEYS[2], ARGV[1])
+end
+return 1
+"""
+
+
 def add_to(pipe, event: dict) -> None:
     """Queue the commands that record *event* on a (non-transactional) pipeline."""
     day, hour = wita(event["at"])
@@ -95,17 +112,11 @@ def add_to(pipe, event: dict) -> None:
     pipe.xadd(EVENTS, event, maxlen=STREAM_MAXLEN, approximate=True)
     total = f"t|{kind}|{campaign}|{variant}|{event.get('lang', '')}|{event.get('type', '')}"
     hourly = f"h|{hour}|{kind}|{campaign}|{variant}"
+    device = event.get("device", "")
     for scope, child in scopes(event):
-        counters = COUNTERS.format(scope=scope, day=day)
-        pipe.hincrby(counters, total, 1)
-        pipe.hincrby(counters, hourly, 1)
-        if child:
-            pipe.hincrby(counters, f"r|{child}|{kind}|{campaign}|{variant}", 1)
-        pipe.expire(counters, COUNTER_TTL)
-        if event.get("device"):
-            uniques = UNIQUES.format(scope=scope, day=day, step=kind, campaign=campaign, variant=variant)
-            pipe.pfadd(uniques, event["device"])
-            pipe.expire(uniques, COUNTER_TTL)
+        pipe.eval(_SCOPE, 2, COUNTERS.format(scope=scope, day=day),
+                  UNIQUES.format(scope=scope, day=day, step=kind, campaign=campaign, variant=variant),
+                  COUNTER_TTL, total, hourly, f"r|{child}|{kind}|{campaign}|{variant}" if child else "", device)
     if kind == "grant":
         count_grant(pipe, event.get("prov") or "51", event.get("vendor", ""), "ok", at=float(event["at"]))
     if kind in ("impression", "grant") and event["site"] != "unknown":
