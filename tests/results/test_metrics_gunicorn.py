@@ -66,8 +66,13 @@ def value(text: str, name: str, **labels) -> float:
 
 def test_every_metric_with_its_labels_from_both_workers(served):
     server, var = served
-    workers = {p.name.split("_")[-1] for p in (var / "prometheus").glob("counter_*.db")}
-    assert len(workers) == 2, workers  # both workers counted requests, in their own files
+    deadline = time.monotonic() + 20  # on a loaded machine the second worker may still be booting
+    while True:
+        workers = {p.name.split("_")[-1] for p in (var / "prometheus").glob("counter_*.db")}
+        if len(workers) == 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert len(workers) == 2, workers  # each worker keeps its counters in its own file
     texts = [scrape(server) for _ in range(6)]  # whichever worker answers, the sums are the same
     first = texts[0]
     found = samples(first)
