@@ -23,6 +23,7 @@ from .. import contact_index, tracking as tracking_numbers
 from ..complaints import store
 from ..delivery import state
 from ..events import EVENTS
+from ..i18n import gettext as _
 from . import retention
 
 EVENT_SCAN_LIMIT = 2_000_000
@@ -37,14 +38,14 @@ def tracking_numbers_for(client, province: str, *, tracking: str = "", contact: 
     if tracking:
         normal = tracking_numbers.normalize(tracking)
         if normal is None:
-            raise NotFound("that is not a valid tracking number")
+            raise NotFound(_("That is not a valid tracking number."))
         return [normal]
     if contact:
         index = contact_index.of(contact, key)
         if not index:
-            raise NotFound("give a phone number or an e-mail address")
+            raise NotFound(_("Give a phone number or an e-mail address."))
         return sorted(t.decode() for t in client.smembers(store.contact_key(province, index)))
-    raise NotFound("give a tracking number or a contact")
+    raise NotFound(_("Give a tracking number or a contact."))
 
 
 def _events_of(client, devices: set[str]) -> list[tuple[str, dict]]:

@@ -11,9 +11,12 @@ from .. import staff_access
 from ..delivery.channels import erase_copies
 from ..redis import DOWN_ERRORS
 from . import dsr_actions
-from .pages import page, problem
+from ..i18n import gettext as _
+from .fleet import wita_time
+from .pages import page, problem, use_staff_language
 
 bp = Blueprint("dsr", __name__, url_prefix="/studio/dsr")
+bp.before_request(use_staff_language)
 CSRF_MAX_AGE = 3600
 
 
@@ -39,7 +42,8 @@ def csrf_ok(staff, token: str) -> bool:
 def form():
     """The request form."""
     staff = staff_access.current()
-    return page("results/dsr.html", staff=staff, csrf=csrf_token(staff), result=None, action="")
+    return page("results/dsr.html", staff=staff, csrf=csrf_token(staff), result=None, action="",
+                wita_time=wita_time)
 
 
 @bp.post("/")
@@ -48,12 +52,12 @@ def act():
     """Find, export or erase (with confirmation) for a tracking number or a contact."""
     staff = staff_access.current()
     if not csrf_ok(staff, request.form.get("csrf", "")):
-        return problem("This form has expired; open it again and resubmit.", 400)
+        return problem(_("This form has expired; open it again and resubmit."), 400)
     action = request.form.get("action", "")
     if action not in ("find", "export", "erase"):
-        return problem("Choose find, export or erase.")
+        return problem(_("Choose find, export or erase."))
     if action == "erase" and request.form.get("confirm") != "yes":
-        return problem("Tick the confirmation box to erase: erasure cannot be undone.")
+        return problem(_("Tick the confirmation box to erase: erasure cannot be undone."))
     from ..delivery import settings as delivery_settings
 
     channels = delivery_settings.load(current_app).channels
@@ -62,11 +66,12 @@ def act():
                                     contact=request.form.get("contact", ""), actor=staff.username, role=staff.role,
                                     via="studio", on_erase=lambda tracking: erase_copies(channels, tracking))
     except dsr_actions.NotFound as error:
-        return problem(str(error).capitalize() + ".")
+        return problem(str(error))
     except DOWN_ERRORS:
-        return problem("The store is unreachable; try again in a minute.", 503)
+        return problem(_("The store is unreachable; try again in a minute."), 503)
     if action == "export":
         return Response(json.dumps(result, ensure_ascii=False, indent=1, sort_keys=True), mimetype="application/json",
                         headers={"Content-Disposition": 'attachment; filename="data-subject-export.json"',
                                  "Cache-Control": "no-store"})
-    return page("results/dsr.html", staff=staff, csrf=csrf_token(staff), result=result, action=action)
+    return page("results/dsr.html", staff=staff, csrf=csrf_token(staff), result=result, action=action,
+                wita_time=wita_time)

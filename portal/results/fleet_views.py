@@ -9,10 +9,14 @@ from flask import Blueprint, current_app, jsonify, request
 from .. import funnel, staff_access
 from ..redis import DOWN_ERRORS, raw_client
 from . import fleet
-from .pages import csv_response, page, problem
+from ..i18n import gettext as _
+from ..i18n import lazy_gettext as _l
+from .pages import csv_response, page, problem, use_staff_language
 from .period import region_name
 
 bp = Blueprint("fleet", __name__, url_prefix="/studio/fleet")
+bp.before_request(use_staff_language)
+STATE_NAMES = {"": _l("all"), "online": _l("online"), "stale": _l("stale"), "offline": _l("offline")}
 
 
 def scoped_health(staff, now: float) -> list:
@@ -31,14 +35,14 @@ def index():
     now = time.time()
     state_filter = request.args.get("state", "")
     if state_filter not in ("", "online", "stale", "offline"):
-        return problem("state must be online, stale or offline")
+        return problem(_("State must be online, stale or offline."))
     try:
         rows = scoped_health(staff, now)
         days = funnel.day_range(funnel.today_wita(now - 6 * 86400), funnel.today_wita(now))
         vendors = fleet.vendor_rates(raw_client(), current_app.config["PROVINCE"], days) \
             if staff.region == current_app.config["PROVINCE"] else []
     except DOWN_ERRORS:
-        return problem("The fleet store is unreachable; try again in a minute.", 503)
+        return problem(_("The store is unreachable; try again in a minute."), 503)
     counts = defaultdict(int)
     offline_by_region: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
     for row in rows:
@@ -48,7 +52,8 @@ def index():
     shown = [r for r in rows if not state_filter or r.state == state_filter]
     return page("results/fleet.html", staff=staff, rows=shown, counts=counts, total=len(rows),
                 offline_by_region=offline_by_region, vendors=vendors, region_name=region_name,
-                ago=lambda at: fleet.ago(at, now), wita_time=fleet.wita_time, state_filter=state_filter)
+                ago=lambda at: fleet.ago(at, now), wita_time=fleet.wita_time, state_filter=state_filter,
+                state_names=STATE_NAMES)
 
 
 @bp.get("/sites.<fmt>")
@@ -56,11 +61,11 @@ def index():
 def export(fmt: str):
     """The site list as CSV or JSON."""
     if fmt not in ("csv", "json"):
-        return problem("Export as .csv or .json.", 404)
+        return problem(_("Export as .csv or .json."), 404)
     try:
         rows = scoped_health(staff_access.current(), time.time())
     except DOWN_ERRORS:
-        return problem("The fleet store is unreachable; try again in a minute.", 503)
+        return problem(_("The store is unreachable; try again in a minute."), 503)
     columns = ("site_id", "name", "vendor", "kabupaten_kode", "kecamatan_kode", "desa_kode", "state",
                "heartbeat", "resident", "grant")
     if fmt == "json":

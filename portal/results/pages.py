@@ -4,9 +4,11 @@ from __future__ import annotations
 import csv
 import io
 
-from flask import Response, render_template
+from flask import Response, g, render_template
 
+from .. import staff_access
 from ..headers import style_hash
+from ..i18n import LANGUAGES
 
 CSS = """body{font-family:sans-serif;margin:1rem auto;max-width:72rem;padding:0 1rem;color:#111}
 table{border-collapse:collapse;margin:.5rem 0 1.5rem}th,td{border:1px solid #999;padding:.2rem .5rem;text-align:right}
@@ -38,3 +40,9 @@ def csv_response(rows: list[list], filename: str) -> Response:
     csv.writer(out).writerows(rows)
     return Response(out.getvalue(), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"})
+
+
+def use_staff_language() -> None:
+    """Staff pages speak the signed-in member's language (Indonesian by default)."""
+    staff = staff_access.current()
+    g.lang = staff.lang if staff is not None and staff.lang in LANGUAGES else "id"

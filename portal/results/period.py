@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass
 
 from ..funnel import day_range, scope_of, today_wita
+from ..i18n import gettext as _
 from ..regions import regions
 
 MAX_DAYS = 400
@@ -46,7 +47,8 @@ def parse(args, *, default_region: str, province: str, now: float | None = None)
     """Read ``region``, ``from``/``to`` or ``week``, and ``campaign`` from query *args*."""
     region = (args.get("region") or default_region).replace(".", "").strip()
     if not region.isdigit() or len(region) not in (2, 4, 6, 10) or not region.startswith(province):
-        raise BadRequest(f"region must be a region code of province {province}, like 5171")
+        raise BadRequest(_("The region must be a region code of province %(province)s, like 5171.",
+                               province=province))
     today = today_wita(time.time() if now is None else now)
     week = (args.get("week") or "").strip()
     if week:
@@ -56,17 +58,17 @@ def parse(args, *, default_region: str, province: str, now: float | None = None)
         except ValueError:
             start = None
         if start is None:
-            raise BadRequest("week must look like 2026-W49")
+            raise BadRequest(_("The week must look like 2026-W49."))
         end = start + dt.timedelta(days=6)
     else:
         try:
             end = dt.date.fromisoformat(args["to"]) if args.get("to") else today
             start = dt.date.fromisoformat(args["from"]) if args.get("from") else end - dt.timedelta(days=6)
         except ValueError:
-            raise BadRequest("from and to must be dates like 2026-12-01") from None
+            raise BadRequest(_("From and to must be dates like 2026-12-01.")) from None
     if end < start:
         start, end = end, start
     if (end - start).days >= MAX_DAYS:
-        raise BadRequest(f"a period is at most {MAX_DAYS} days")
+        raise BadRequest(_("A period is at most %(days)s days.", days=MAX_DAYS))
     campaign = (args.get("campaign") or "").strip() or None
     return Query(region=region, scope=scope_of(region, province), start=start, end=end, campaign=campaign)

@@ -7,13 +7,17 @@ from .. import abtest, audit, funnel, staff_access
 from ..events import STEPS
 from ..redis import DOWN_ERRORS, raw_client
 from . import svg
-from .pages import csv_response, page, problem
+from ..i18n import gettext as _
+from ..i18n import lazy_gettext as _l
+from .pages import csv_response, page, problem, use_staff_language
 from .period import BadRequest, parse, region_name
 
 bp = Blueprint("results", __name__, url_prefix="/studio/results")
+bp.before_request(use_staff_language)
 
-STEP_NAMES = {"impression": "Saw the campaign", "form": "Opened the form", "complaint": "Submitted a complaint",
-              "delivered": "Delivered", "answered": "Answered", "grant": "Went online"}
+STEP_NAMES = {"impression": _l("Saw the campaign"), "form": _l("Opened the form"),
+              "complaint": _l("Submitted a complaint"), "delivered": _l("Delivered"), "answered": _l("Answered"),
+              "grant": _l("Went online")}
 
 
 def _query():
@@ -25,7 +29,8 @@ def _query():
     except BadRequest as error:
         return None, problem(str(error))
     if not staff.covers(query.region):
-        return None, problem(f"Region {query.region} is outside your region {staff.region}.", 403)
+        return None, problem(_("Region %(region)s is outside your region %(yours)s.", region=query.region,
+                               yours=staff.region), 403)
     return query, None
 
 
@@ -46,21 +51,22 @@ def index():
     try:
         report, ab = _report(query)
     except DOWN_ERRORS:
-        return problem("The results store is unreachable; try again in a minute.", 503)
-    totals = [(STEP_NAMES[s], report.totals[s]) for s in STEPS]
+        return problem(_("The store is unreachable; try again in a minute."), 503)
+    totals = [(str(STEP_NAMES[s]), report.totals[s]) for s in STEPS]
     days = query.days  # every day of the period, empty ones too
     series = {name: [report.by_day.get(d, {}).get(step, 0) for d in days]
-              for step, name in (("impression", "impressions"), ("complaint", "complaints"), ("grant", "grants"))}
+              for step, name in (("impression", _("impressions")), ("complaint", _("complaints")),
+                                 ("grant", _("grants")))}
     children = sorted(report.by_child.items())
     return page("results/funnel.html", staff=staff_access.current(), query=query, report=report, ab=ab,
                 steps=STEPS, step_names=STEP_NAMES, region_name=region_name,
-                funnel_chart=svg.bars(totals, title="Funnel"),
-                day_chart=svg.columns([d[6:] + "/" + d[4:6] for d in days], series, title="By WITA day"),
+                funnel_chart=svg.bars(totals, title=_("Funnel")),
+                day_chart=svg.columns([d[6:] + "/" + d[4:6] for d in days], series, title=_("By WITA day")),
                 hour_chart=svg.columns([f"{h:02d}" for h in range(24)],
-                                       {"impressions": [report.by_hour.get(f"{h:02d}", {}).get("impression", 0)
-                                                        for h in range(24)]}, title="By WITA hour"),
+                                       {_("impressions"): [report.by_hour.get(f"{h:02d}", {}).get("impression", 0)
+                                                           for h in range(24)]}, title=_("By WITA hour")),
                 child_chart=svg.bars([(region_name(c), v["impression"]) for c, v in children],
-                                     title="Impressions by area"),
+                                     title=_("Impressions by area")),
                 children=children)
 
 
@@ -69,7 +75,7 @@ def index():
 def export(fmt: str):
     """The same figures as CSV or JSON (the export is audited)."""
     if fmt not in ("csv", "json"):
-        return problem("Export as .csv or .json.", 404)
+        return problem(_("Export as .csv or .json."), 404)
     query, error = _query()
     if error:
         return error
@@ -80,7 +86,7 @@ def export(fmt: str):
                      action="results.export", target=query.scope, region=query.region, format=fmt,
                      start=query.start.isoformat(), end=query.end.isoformat())
     except DOWN_ERRORS:
-        return problem("The results store is unreachable; try again in a minute.", 503)
+        return problem(_("The store is unreachable; try again in a minute."), 503)
     name = f"funnel-{query.region}-{query.start.isoformat()}-{query.end.isoformat()}"
     if fmt == "json":
         data = report.as_dict()

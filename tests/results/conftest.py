@@ -12,9 +12,9 @@ from portal import events, staff_access
 @pytest.fixture
 def as_staff():
     """Sign a staff member in for the test: ``as_staff("editor", "5171")``."""
-    def sign_in(role: str, region: str = "51", username: str | None = None):
+    def sign_in(role: str, region: str = "51", username: str | None = None, lang: str = "en"):
         member = staff_access.Staff(id=f"u-{role}-{region}", username=username or f"{role}{region}",
-                                    role=role, region=region)
+                                    role=role, region=region, lang=lang)
         staff_access.set_loader(lambda: member)
         return member
     yield sign_in

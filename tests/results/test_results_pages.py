@@ -84,3 +84,14 @@ def test_open_data_suppresses_small_counts(client, redis):
     rows = {row[1]: row for row in csv.reader(io.StringIO(text))}
     assert rows["5101"][:5] == ["2026-W49", "5101", "Kabupaten Jembrana", "4242", ""]   # form: 0, suppressed
     assert client.get("/open-data/funnel.json?from=bad").status_code == 400
+
+
+def test_pages_speak_the_staff_members_language(client, redis, as_staff):
+    seed(redis)
+    for lang, words in (("id", ("Hasil", "Melihat kampanye", "Varian mana yang lebih baik")),
+                        ("ban", ("Pikolih", "Nyingakin kampanye", "Manut wewidangan"))):
+        as_staff("editor", "5171", lang=lang)
+        html = client.get(f"/studio/results/?{ARGS}").get_data(as_text=True)
+        assert f'<html lang="{lang}">' in html and all(word in html for word in words)
+    as_staff("operator", "51", lang="id")
+    assert "Kesehatan jaringan hotspot" in client.get("/studio/fleet/").get_data(as_text=True)
