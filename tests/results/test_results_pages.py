@@ -95,3 +95,12 @@ def test_pages_speak_the_staff_members_language(client, redis, as_staff):
         assert f'<html lang="{lang}">' in html and all(word in html for word in words)
     as_staff("operator", "51", lang="id")
     assert "Kesehatan jaringan hotspot" in client.get("/studio/fleet/").get_data(as_text=True)
+
+
+def test_a_week_reads_monday_to_sunday_in_wita(client, redis, as_staff):
+    seed(redis)  # 30 November 2026 is the Monday of ISO week 49
+    write_events(redis, site_in("51.71"), dt.date(2026, 11, 29), {"impression": 5})  # Sunday of week 48
+    as_staff("editor", "5171")
+    data = client.get("/studio/results/export.json?week=2026-W49").get_json()
+    assert (data["from"], data["to"]) == ("20261130", "20261206") and data["totals"]["impression"] == 287
+    assert client.get("/studio/results/export.json?week=2026-W48").get_json()["totals"]["impression"] == 5
