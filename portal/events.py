@@ -123,11 +123,17 @@ def add_to(pipe, event: dict) -> None:
         pipe.hset(LAST.format(site=event["site"]), "resident" if kind == "impression" else "grant", event["at"])
 
 
-def from_record(kind: str, record: dict, *, province: str, at: float | None = None) -> dict:
-    """An event about a stored complaint (delivered, answered), from its plain fields."""
+def from_record(kind: str, record: dict, *, province: str, at: float | None = None, client=None) -> dict:
+    """An event about a stored complaint (delivered, answered), from its plain fields.
+
+    *client* lets a process that never served an arrival (the worker) load the site registry.
+    """
+    site = None
+    if record.get("site_id") and has_app_context():
+        site = current_app.extensions["portal_sites"].get(client, record["site_id"])
     event = make_event(kind, site_id=record.get("site_id", ""), campaign=record.get("campaign", ""),
                        lang=record.get("lang", ""), device=record.get("device", ""),
-                       variant=record.get("variant", ""), at=at, province=province)
+                       variant=record.get("variant", ""), at=at, province=province, site=site)
     if not event["kab"]:  # no site registry in this process: the complaint's own place codes
         for name, column in (("kab", "kabupaten_kode"), ("kec", "kecamatan_kode"), ("desa", "desa_kode")):
             event[name] = _code(record.get(column, ""))

@@ -504,6 +504,6 @@ def funnel_step(client: redis.Redis, province: str, tracking: str, step: str) ->
     try:
         record = store.read(client, province, tracking) or {}
         if record:
-            events.replay_event(client, events.from_record(step, record, province=province))
+            events.replay_event(client, events.from_record(step, record, province=province, client=client))
     except redis.RedisError as error:
         log.warning("funnel: %s of %s not counted (%s)", step, tracking, type(error).__name__)

@@ -27,4 +27,6 @@ def test_delivered_and_answered_are_counted_once(app, resident, client, redis):
     report = funnel.read(redis, "r5101011006", [day])  # the site's desa
     assert (report.totals["complaint"], report.totals["delivered"], report.totals["answered"]) == (2, 2, 1)
     assert report.uniques["delivered"] == 1  # one resident, one device
-    assert funnel.read(redis, "p51", [day]).by_child["5101"]["answered"] == 1
+    province = funnel.read(redis, "p51", [day])
+    assert province.by_child["5101"]["answered"] == 1
+    assert province.by_type["desa_adat"]["delivered"] == 2  # the site's type, from the registry
