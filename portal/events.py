@@ -34,8 +34,10 @@ EVENTS = "portal:events"
 COUNTERS = "portal:{{{scope}}}:fn:{day}"
 UNIQUES = "portal:{{{scope}}}:fu:{day}:{step}:{campaign}:{variant}"
 LAST = "portal:{{s{site}}}:last"
-#: Grant outcomes per vendor and WITA day (``<vendor>|ok|refused|failed``), for the fleet page.
+#: Grant outcomes per vendor and WITA day (``<vendor>|ok|refused|failed``), for the fleet page:
+#: one hash for the province and one per kabupaten (``KAB_GRANTS``), so an editor sees their own.
 GRANTS = "portal:{{p{prov}}}:grants:{day}"
+KAB_GRANTS = "portal:{{r{kab}}}:grants:{day}"
 GRANTS_TTL = 100 * 86400
 STREAM_MAXLEN = 500_000
 #: Counters outlive raw events: they hold no personal data (see portal.retention).
@@ -118,7 +120,8 @@ def add_to(pipe, event: dict) -> None:
                   UNIQUES.format(scope=scope, day=day, step=kind, campaign=campaign, variant=variant),
                   COUNTER_TTL, total, hourly, f"r|{child}|{kind}|{campaign}|{variant}" if child else "", device)
     if kind == "grant":
-        count_grant(pipe, event.get("prov") or "51", event.get("vendor", ""), "ok", at=float(event["at"]))
+        count_grant(pipe, event.get("prov") or "51", event.get("vendor", ""), "ok", at=float(event["at"]),
+                    kab=event.get("kab", ""))
     if kind in ("impression", "grant") and event["site"] != "unknown":
         pipe.hset(LAST.format(site=event["site"]), "resident" if kind == "impression" else "grant", event["at"])
 
@@ -140,12 +143,14 @@ def from_record(kind: str, record: dict, *, province: str, at: float | None = No
     return event
 
 
-def count_grant(client_or_pipe, province: str, vendor: str, outcome: str, *, at: float | None = None) -> None:
+def count_grant(client_or_pipe, province: str, vendor: str, outcome: str, *, at: float | None = None,
+                kab: str = "") -> None:
     """Count one grant outcome (``ok``, ``refused``, ``failed``) of *vendor* on its WITA day."""
     day, _ = wita(time.time() if at is None else at)
-    key = GRANTS.format(prov=province, day=day)
-    client_or_pipe.hincrby(key, f"{_clean(vendor) or 'unknown'}|{outcome}", 1)
-    client_or_pipe.expire(key, GRANTS_TTL)
+    field = f"{_clean(vendor) or 'unknown'}|{outcome}"
+    for key in [GRANTS.format(prov=province, day=day)] + ([KAB_GRANTS.format(kab=kab, day=day)] if kab else []):
+        client_or_pipe.hincrby(key, field, 1)
+        client_or_pipe.expire(key, GRANTS_TTL)
 
 
 def replay_event(client, event: dict) -> None:

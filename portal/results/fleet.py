@@ -10,7 +10,7 @@ import datetime as dt
 import time
 from dataclasses import dataclass
 
-from ..events import GRANTS, LAST, WITA
+from ..events import GRANTS, KAB_GRANTS, LAST, WITA
 from ..heartbeat import HEARTBEAT
 
 
@@ -57,11 +57,11 @@ def health(client, sites, *, now: float | None = None, stale: float, offline: fl
     return result
 
 
-def vendor_rates(client, province: str, days: list[str]) -> list[dict]:
-    """Per vendor: grants ok, refused, failed and the failure rate over *days*."""
+def vendor_rates(client, province: str, days: list[str], *, kab: str = "") -> list[dict]:
+    """Per vendor: grants ok, refused, failed and the failure rate over *days* (province, or one kabupaten)."""
     with client.pipeline(transaction=False) as pipe:
         for day in days:
-            pipe.hgetall(GRANTS.format(prov=province, day=day))
+            pipe.hgetall(KAB_GRANTS.format(kab=kab, day=day) if kab else GRANTS.format(prov=province, day=day))
         hashes = pipe.execute()
     totals: dict[str, dict[str, int]] = {}
     for fields in hashes:

@@ -39,8 +39,11 @@ def index():
     try:
         rows = scoped_health(staff, now)
         days = funnel.day_range(funnel.today_wita(now - 6 * 86400), funnel.today_wita(now))
-        vendors = fleet.vendor_rates(raw_client(), current_app.config["PROVINCE"], days) \
-            if staff.region == current_app.config["PROVINCE"] else []
+        province = current_app.config["PROVINCE"]
+        # Kept per province and per kabupaten: a member scoped finer than a kabupaten sees none.
+        vendors = fleet.vendor_rates(raw_client(), province, days,
+                                     kab="" if staff.region == province else staff.region) \
+            if staff.region == province or len(staff.region) == 4 else []
     except DOWN_ERRORS:
         return problem(_("The store is unreachable; try again in a minute."), 503)
     counts = defaultdict(int)

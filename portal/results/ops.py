@@ -72,13 +72,14 @@ def outcome_of(endpoint: str, status: int) -> str | None:
 def _count_grant_failure(reason: str) -> None:
     from .. import sessions
 
-    vendor = "unknown"
+    vendor, kab = "unknown", ""
     try:
         session = sessions.load((request.view_args or {}).get("token", ""), request.values.get("fb", ""))
         if session is not None:
             site = current_app.extensions["portal_sites"].get(None, session.site_id)
             vendor = (site.gateway_vendor if site else session.arrival.vendor) or "unknown"
-        events.count_grant(raw_client(), current_app.config["PROVINCE"], vendor, reason)
+            kab = site.kabupaten_kode.replace(".", "") if site else ""
+        events.count_grant(raw_client(), current_app.config["PROVINCE"], vendor, reason, kab=kab)
     except DOWN_ERRORS:
         pass  # the metric below still counts it; the fleet page's rate misses one
     GRANT_FAILURES.labels(vendor, reason).inc()

@@ -133,9 +133,13 @@ def test_fleet_page_is_scoped_and_shows_last_resident_and_grant(app, client, red
     assert "1 online" in html and "1 offline" in html
     assert "0 min" in html                                 # last resident and grant just now
     assert "mikrotik" in html and "omada" in html and "100.0 %" in html  # failure rates by vendor
+    as_staff("editor", "5101")                             # Jembrana: its own grants, not the unknown site's
+    html = client.get("/studio/fleet/").get_data(as_text=True)
+    vendors = html.split('id="vendors"')[1].split("</table>")[0]
+    assert "mikrotik" in vendors and "omada" not in vendors
     as_staff("editor", "5171")                             # Denpasar has none of these sites
     html = client.get("/studio/fleet/").get_data(as_text=True)
-    assert "BALI-0001" not in html and "0 sites" in html
+    assert "BALI-0001" not in html and "0 sites" in html and 'id="vendors"' not in html
     data = client.get("/studio/fleet/sites.json").get_json()
     assert data == {"sites": []}
     assert client.get("/studio/fleet/?state=bogus").status_code == 400
@@ -159,3 +163,24 @@ def test_an_alert_a_channel_refused_is_sent_by_the_next_check(app, runner, redis
     finally:
         again.stop()
         hook.stop = lambda: None  # already stopped; the fixture's teardown calls it again
+
+
+def test_a_failed_grant_is_counted_for_its_vendor_and_kabupaten(app, client, redis, resident, as_staff, monkeypatch):
+    from hotspot_hooks import ControllerRejectedError
+    from hotspot_hooks.mikrotik import MikrotikHook
+
+    from portal.results import ops
+
+    def refuse(self, arrival, settings):
+        raise ControllerRejectedError("router said no")
+
+    before = ops.GRANT_FAILURES.labels("mikrotik", "failed")._value.get()
+    monkeypatch.setattr(MikrotikHook, "authorize", refuse)
+    resident.arrive()
+    assert resident.connect().status_code == 502
+    assert ops.GRANT_FAILURES.labels("mikrotik", "failed")._value.get() == before + 1
+    day = time.strftime("%Y%m%d", time.gmtime(time.time() + events.WITA))
+    assert redis.hget(events.KAB_GRANTS.format(kab="5101", day=day), "mikrotik|failed") == b"1"
+    as_staff("editor", "5101")
+    vendors = client.get("/studio/fleet/").get_data(as_text=True).split('id="vendors"')[1].split("</table>")[0]
+    assert "100.0 %" in vendors
