@@ -28,14 +28,13 @@ def suppressed(count: int, minimum: int) -> int | None:
 
 def table(client, province: str, start: dt.date, end: dt.date, minimum: int) -> list[dict]:
     """One row per (ISO week, kabupaten/kota) with each step's suppressed count."""
-    report = funnel.read(client, f"p{province}", funnel.day_range(start, end))
     rows = []
     weeks: dict[str, list[str]] = {}
     for day in funnel.day_range(start, end):
         weeks.setdefault(funnel.week_of(day), []).append(day)
-    # The province hash keeps kabupaten children per day only in total; read each week on its own.
+    # Children (kabupaten) are counted per day, not per day and week: read each week on its own.
     for week, days in sorted(weeks.items()):
-        weekly = report if len(weeks) == 1 else funnel.read(client, f"p{province}", days)
+        weekly = funnel.read(client, f"p{province}", days)
         for kab, steps in sorted(weekly.by_child.items()):
             if kab == "unknown":
                 continue
