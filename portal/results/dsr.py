@@ -6,7 +6,8 @@ blind index, portal.contact_index). What is held about them:
 - each complaint record (plain fields, sealed text and contact) and its delivery state;
 - raw funnel events carrying the complaint's device pseudonym (the stream is kept
   ``EVENT_RETENTION_DAYS`` only, so reading it is bounded);
-- records still in this machine's spool (Redis was down when they were filed);
+- records still in this machine's spool (Redis was down when they were filed), dropped by an
+  erase so a later replay cannot bring them back (other web nodes' spools are their own);
 - local copies kept by delivery channels (the outbox), erased through the channels.
 
 Aggregate counters and HyperLogLogs hold no recoverable personal data and are not touched.
@@ -15,7 +16,9 @@ complaint tracking numbers as targets and never the contact itself.
 """
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import time
 from pathlib import Path
 
@@ -77,6 +80,44 @@ def _spooled(spool_dir: Path, numbers: set[str]) -> list[dict]:
     return found
 
 
+def erase_spooled(spool, numbers: set[str]) -> int:
+    """Drop these complaints from the local spool files (they would come back on replay); return how many.
+
+    Holds the spool's replay lock, so no replay runs meanwhile; new appends go to a fresh file.
+    """
+    directory = Path(spool.directory)
+    if not numbers or not spool.pending():
+        return 0
+    lock_fd = os.open(spool.lock_path, os.O_WRONLY | os.O_CREAT, 0o600)
+    removed = 0
+    try:
+        fcntl.flock(lock_fd, fcntl.LOCK_EX)
+        spool._rotate()  # the current file becomes a replay file, so it is rewritten under the lock
+        for path in sorted(directory.glob("replay-*.jsonl")):
+            kept = []
+            for line in path.read_bytes().splitlines(keepends=True):
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    kept.append(line)
+                    continue
+                plain = (record.get("data") or {}).get("plain") or {}
+                if record.get("kind") == "complaint" and plain.get("tracking") in numbers:
+                    removed += 1
+                else:
+                    kept.append(line)
+            if removed:
+                temporary = path.with_suffix(".tmp")
+                with temporary.open("wb") as handle:
+                    handle.writelines(kept)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                os.replace(temporary, path)
+    finally:
+        os.close(lock_fd)
+    return removed
+
+
 def find(client, province: str, numbers: list[str], *, crypto, spool_dir: Path, with_content: bool) -> dict:
     """Everything held about these complaints; sealed parts opened only when *with_content* (export)."""
     complaints, devices = [], set()
@@ -100,9 +141,11 @@ def find(client, province: str, numbers: list[str], *, crypto, spool_dir: Path, 
             else len(events), "spool": _spooled(spool_dir, set(numbers))}
 
 
-def erase(client, province: str, numbers: list[str], *, on_erase=None, now: float | None = None) -> dict:
-    """Erase the personal data of these complaints and their raw events; return counts."""
+def erase(client, province: str, numbers: list[str], *, on_erase=None, now: float | None = None,
+          spool=None) -> dict:
+    """Erase the personal data of these complaints, their raw events and spooled copies; return counts."""
     now = time.time() if now is None else now
+    spooled = erase_spooled(spool, set(numbers)) if spool is not None else 0
     devices = set()
     erased = 0
     for number in numbers:
@@ -118,4 +161,4 @@ def erase(client, province: str, numbers: list[str], *, on_erase=None, now: floa
     events = [entry_id for entry_id, _ in _events_of(client, devices)]
     for start in range(0, len(events), 500):
         client.xdel(EVENTS, *events[start:start + 500])
-    return {"complaints_erased": erased, "events_removed": len(events)}
+    return {"complaints_erased": erased, "events_removed": len(events), "spooled_erased": spooled}

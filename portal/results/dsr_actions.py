@@ -25,7 +25,8 @@ def handle(action: str, *, tracking: str, contact: str, actor: str, role: str, v
     # The audit names the complaints and, for a contact, a short prefix of its index: never the contact.
     subject = f"contact:{contact_index.of(contact, config['DEVICE_KEY'])[:12]}" if contact.strip() else numbers[0]
     if action == "erase":
-        result = dsr.erase(client, province, numbers, on_erase=on_erase)
+        result = dsr.erase(client, province, numbers, on_erase=on_erase,
+                           spool=current_app.extensions["portal_spool"])
     else:
         result = dsr.find(client, province, numbers, crypto=get_crypto(),
                           spool_dir=Path(os.path.join(config["VAR_DIR"], "spool")), with_content=action == "export")

@@ -8,7 +8,7 @@ import time
 from portal import audit, events
 from portal.complaints import store
 from portal.delivery import state
-from portal.tracking import normalize
+from portal.tracking import new_tracking_number, normalize
 from tests.conftest import tracking_number
 
 DAY = 86400
@@ -132,3 +132,25 @@ def test_studio_dsr_page_is_admin_only_with_csrf(app, client, redis, resident, a
     assert "Erased the personal data of 1 complaint(s)" in done and not sealed(redis, numbers[0])
     actions = [(e["actor"], e["action"]) for e in audit.entries(redis, "51")]
     assert actions[:3] == [("ppdp", "dsr.erase"), ("ppdp", "dsr.export"), ("ppdp", "dsr.find")]
+
+
+def test_dsr_erase_drops_a_spooled_copy_so_replay_cannot_bring_it_back(app, runner, redis):
+    with app.app_context():
+        from portal.complaints.service import replay_spool
+        from portal.crypto import get_crypto
+
+        crypto = get_crypto()
+        spool = app.extensions["portal_spool"]
+        first, second = new_tracking_number(), new_tracking_number()
+        for tracking in (first, second):
+            plain = {"tracking": tracking, "created_at": f"{time.time():.3f}", "site_id": "BALI-0001", "device": "d"}
+            spool.append("complaint", store.StoredComplaint(
+                plain=plain, sealed_text=crypto.seal({"body": "teks", "place": ""})).to_spool())
+        spool.append("event", {"kind": "impression", "site": "BALI-0001", "at": f"{time.time():.3f}"})
+    found = dsr(runner, "find", "--tracking", first)
+    assert found["complaints"] == [] and [s["tracking"] for s in found["spool"]] == [first]
+    erased = dsr(runner, "erase", "--tracking", first, "--yes")
+    assert erased["spooled_erased"] == 1
+    with app.app_context():
+        assert replay_spool() == 2  # the other complaint and the event
+    assert store.read(redis, "51", first) is None and store.read(redis, "51", second) is not None
