@@ -64,7 +64,8 @@ def act():
     try:
         result = dsr_actions.handle(action, tracking=request.form.get("tracking", ""),
                                     contact=request.form.get("contact", ""), actor=staff.username, role=staff.role,
-                                    via="studio", on_erase=lambda tracking: erase_copies(channels, tracking))
+                                    via="studio", on_erase=lambda tracking: erase_copies(channels, tracking),
+                                    region=staff.region)
     except dsr_actions.NotFound as error:
         return problem(str(error))
     except DOWN_ERRORS:

@@ -154,3 +154,13 @@ def test_dsr_erase_drops_a_spooled_copy_so_replay_cannot_bring_it_back(app, runn
     with app.app_context():
         assert replay_spool() == 2  # the other complaint and the event
     assert store.read(redis, "51", first) is None and store.read(redis, "51", second) is not None
+
+
+def test_a_kabupaten_admin_finds_only_complaints_filed_in_its_region(app, client, redis, resident, as_staff):
+    numbers, _ = file_two(resident, client)  # filed in Kabupaten Jembrana (51.01)
+    for region, expected in (("5171", []), ("5101", sorted(numbers))):
+        as_staff("admin", region)
+        token = re.search(r'name="csrf" value="([^"]+)"', client.get("/studio/dsr/").get_data(as_text=True)).group(1)
+        export = client.post("/studio/dsr/", data={"action": "export", "contact": "081234567890", "csrf": token})
+        assert sorted(export.get_json()["tracking_numbers"]) == expected
+    assert [e["region"] for e in audit.entries(redis, "51", action="dsr.export")] == ["5101", "5171"]
