@@ -9,11 +9,10 @@ from pathlib import Path
 import pytest
 import requests
 import yaml
-from cryptography.fernet import Fernet
 
 from portal.sites import import_sites, parse_csv
 from tests.conftest import MIKROTIK_ARRIVAL, SITES_CSV
-from tests.servers import Gunicorn
+from tests.servers import Gunicorn, portal_env
 
 DEPLOY = Path(__file__).resolve().parent.parent.parent / "deploy"
 TOKEN = "scrape-token"
@@ -28,11 +27,7 @@ def served(redis_server, tmp_path_factory):
     client.flushall()
     import_sites(client, parse_csv(SITES_CSV))
     var = tmp_path_factory.mktemp("metrics-var")
-    server = Gunicorn({
-        "PORTAL_REDIS_URL": redis_server.url, "PORTAL_SECRET_KEY": "s", "PORTAL_DEVICE_KEY": "d",
-        "PORTAL_DATA_KEYS": Fernet.generate_key().decode(), "PORTAL_VAR_DIR": str(var),
-        "PORTAL_MIN_FILL_SECONDS": "0", "PORTAL_METRICS_TOKEN": TOKEN,
-    }, workers=2).start()
+    server = Gunicorn(portal_env(redis_server.url, var, MIN_FILL_SECONDS=0, METRICS_TOKEN=TOKEN), workers=2).start()
     # Enough traffic, on fresh connections, that both workers answer some of it.
     for _ in range(12):
         landing = requests.post(f"{server.url}/hotspot/mikrotik", data=MIKROTIK_ARRIVAL, timeout=10)
