@@ -78,15 +78,17 @@ def vendor_rates(client, province: str, days: list[str], *, kab: str = "") -> li
 
 
 def ago(at: float | None, now: float) -> str:
-    """A short, readable age: ``5 min``, ``3 h``, ``2 d``; ``never`` for None."""
+    """A short, readable age: ``5 min``, ``3 h``, ``2 d``; ``never`` for None (in the page's language)."""
+    from ..i18n import gettext as _
+
     if at is None:
-        return "never"
+        return _("never")
     seconds = max(0, now - at)
     if seconds < 3600:
-        return f"{int(seconds // 60)} min"
+        return _("%(n)s min", n=int(seconds // 60))
     if seconds < 86400:
-        return f"{int(seconds // 3600)} h"
-    return f"{int(seconds // 86400)} d"
+        return _("%(n)s h", n=int(seconds // 3600))
+    return _("%(n)s d", n=int(seconds // 86400))
 
 
 def wita_time(at: float | None) -> str:

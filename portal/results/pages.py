@@ -13,7 +13,7 @@ from ..i18n import LANGUAGES
 CSS = """body{font-family:sans-serif;margin:1rem auto;max-width:72rem;padding:0 1rem;color:#111}
 table{border-collapse:collapse;margin:.5rem 0 1.5rem}th,td{border:1px solid #999;padding:.2rem .5rem;text-align:right}
 th:first-child,td:first-child{text-align:left}.pair{display:flex;flex-wrap:wrap;gap:1.5rem;align-items:flex-start}
-.note{background:#fff6d5;padding:.4rem .6rem}.offline{color:#a00}.stale{color:#8a5a00}.online{color:#176b2c}
+table.text td{text-align:left}.note{background:#fff6d5;padding:.4rem .6rem}.offline{color:#a00}.stale{color:#8a5a00}.online{color:#176b2c}
 form.filters label{margin-right:.8rem}nav a{margin-right:1rem}"""
 
 POLICY = "; ".join((
