@@ -55,6 +55,7 @@ _BY_STATUS = {
     "complaints.submit": {200: "complaint_receipt", 422: "complaint_invalid", 400: "form_expired"},
     "splash.connect": {200: "grant_ok", 303: "grant_ok", 403: "grant_refused", 502: "grant_failed"},
 }
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 
@@ -161,7 +162,9 @@ def init_app(app: Flask) -> None:
     def count_request(response):
         endpoint = request.endpoint or "unmatched"
         status = response.status_code
-        REQUESTS.labels(endpoint, request.method, str(status)).inc()
+        # Label values from the client are bounded: an invented method must not mint new series.
+        method = request.method if request.method in _METHODS else "other"
+        REQUESTS.labels(endpoint, method, str(status)).inc()
         started = g.get("request_started")
         if started is not None:
             LATENCY.labels(endpoint).observe(time.perf_counter() - started)

@@ -34,6 +34,7 @@ def served(redis_server, tmp_path_factory):
         token = re.search(r"/p/([^/]+)/connect", landing.text).group(1)
         assert requests.post(f"{server.url}/p/{token}/connect", allow_redirects=False, timeout=10).status_code == 303
     assert requests.get(f"{server.url}/p/not-a-session", timeout=10).status_code == 410
+    requests.request("BREW", f"{server.url}/p/not-a-session", timeout=10)  # an invented method
     yield server, var
     server.stop()
     client.close()
@@ -91,6 +92,8 @@ def test_every_metric_with_its_labels_from_both_workers(served):
     assert value(first, "portal_outcomes_total", outcome="session_expired") == 1
     assert value(first, "portal_http_requests_total", endpoint="splash.connect", status="303") == 12
     assert value(first, "portal_grant_failures_total", vendor="mikrotik", reason="failed") == 0
+    assert not any(s["method"] == "BREW" for s in found["portal_http_requests_total"])
+    assert any(s["method"] == "other" for s in found["portal_http_requests_total"])
     assert {s["state"] for s in found["portal_fleet_sites"]} == {"online", "stale", "offline"}
     assert value(first, "portal_fleet_sites", state="offline") == 2  # no heartbeats in this test
     for text in texts[1:]:
