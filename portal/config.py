@@ -60,3 +60,9 @@ class Defaults:
     DPO_NAME = "Pejabat Pelindungan Data Pribadi, Diskominfos Provinsi Bali"
     DPO_EMAIL = "ppdp@diskominfos.baliprov.go.id"
     LAPOR_URL = "https://www.lapor.go.id"
+
+    # Campaign studio (portal/studio, issue 11).
+    STUDIO_LOCKOUT_FAILURES = 5  # failed sign-ins in a row that lock a staff account
+    STUDIO_LOCKOUT_MINUTES = 15  # how long the lock lasts
+    STUDIO_SESSION_HOURS = 8     # a staff sign-in lasts this long (cookie session)
+    STUDIO_IMAGE_MAX_KB = 40     # a campaign image after re-encoding must fit in this
