@@ -293,7 +293,7 @@ def preview_choice():
     me = staff_access.current()
     if site is not None and not me.covers(site.desa_kode):
         abort(404)
-    lang = request.args.get("lang") if request.args.get("lang") in LANGUAGES else "id"
+    lang = request.args.get("page_lang") if request.args.get("page_lang") in LANGUAGES else "id"  # ?lang= is the studio's own
     at = request.args.get("at", "")
     day, _, hour = at.partition("T")
     ts = wita_timestamp(day, hour[:5]) if at else None
@@ -319,7 +319,7 @@ def campaign_preview(campaign_id: str):
     site = site or sample_site(c)
     runs = schedule_of(c).active(ts)
     targets = targeting_of(c).matches(site)
-    args = {"site": site.site_id if site else "", "lang": lang, "variant": variant,
+    args = {"site": site.site_id if site else "", "page_lang": lang, "variant": variant,
             "at": wita(ts).strftime("%Y-%m-%dT%H:%M"), "version": request.args.get("version") or None}
     return render_template("studio/preview.html", c=c, site=site, lang=lang, args=args, runs=runs,
                            targets=targets, languages=LANGUAGES, language_names=LANGUAGE_NAMES,
