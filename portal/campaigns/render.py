@@ -23,8 +23,7 @@ def campaign_css(campaign: dict) -> str:
 def intro_html(campaign: dict, variant: str, lang: str) -> str:
     """What a resident reads first: headline, image, body and call to action, in *lang*."""
     text = campaign["content"][variant][lang]
-    parts = [f"<style>{campaign_css(campaign)}</style>",
-             f'<div class="cmp{" emergency" if campaign.get("emergency") else ""}">',
+    parts = [f'<div class="cmp{" emergency" if campaign.get("emergency") else ""}">',
              f'<h1 id="campaign-title">{escape(text["headline"])}</h1>']
     if campaign.get("image"):
         w, h = campaign.get("image_size") or (0, 0)
@@ -33,7 +32,10 @@ def intro_html(campaign: dict, variant: str, lang: str) -> str:
     if text.get("cta", "").strip():
         parts.append(f'<p class="cta"><strong>{escape(text["cta"])}</strong></p>')
     parts.append("</div>")
-    return jinja_inert("".join(str(p) for p in parts))
+    # Character references mean nothing inside <style>: the stylesheet (built from validated
+    # #rrggbb colours only) goes in a raw block instead of through jinja_inert.
+    style = "{% raw %}<style>" + campaign_css(campaign) + "</style>{% endraw %}"
+    return style + jinja_inert("".join(str(p) for p in parts))
 
 
 def template_source(campaign: dict, variant: str) -> str:
