@@ -5,8 +5,9 @@ process loads it when its version counter changes (checked at most once a second
 the site registry) and files every entry under the keys it targets: one site, or a
 region code at any level combined with a site type (``*`` for any). A request looks up
 the site's own key and its four region levels with its type and ``*`` — ten dictionary
-lookups, whatever the number of campaigns or sites — and walks the pre-sorted lists
-(emergency first, then priority) until an entry is on schedule and under its cap.
+lookups, whatever the number of campaigns or sites — merges the pre-sorted lists
+(emergency first, then priority) once per site and snapshot, and walks that list until
+an entry is on schedule and under its cap.
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from .store import snapshot_keys
 
 log = logging.getLogger(__name__)
 CHECK_INTERVAL = 1.0
+PER_SITE_LIMIT = 50_000  # merged lists kept per process (the registry has ~2,300 sites)
 
 
 class Entry:
@@ -114,6 +116,7 @@ class CampaignIndex:
         self.by_key: dict[str, Entry] = {}
         self.versions_of: dict[str, list[Entry]] = {}
         self.templates: dict[str, object] = {}
+        self.per_site: dict[tuple, tuple] = {}  # a site's merged candidate list, built on its first request
         self._lock = threading.Lock()
 
     def refresh(self, client: redis.Redis | None) -> None:
@@ -131,6 +134,7 @@ class CampaignIndex:
                     self.lookup, self.by_key = build(json.loads(raw) if raw else [])
                     self.versions_of = versions_by_campaign(self.by_key)
                     self.templates = {}
+                    self.per_site = {}
                     self._version = version
             except (redis.RedisError, OSError, ValueError) as error:
                 log.warning("campaign snapshot not refreshed: %s", type(error).__name__)
@@ -163,7 +167,13 @@ class CampaignIndex:
         """The campaign key (``c:<id>:<version>:<variant>``) for *site* at *now*, or None."""
         if site is None or not self.lookup:
             return None
-        for entry in self.candidates(site):
+        place = (site.site_id, site.desa_kode, site.type)
+        ordered = self.per_site.get(place)
+        if ordered is None:  # first request from this site since the snapshot changed
+            if len(self.per_site) >= PER_SITE_LIMIT:
+                self.per_site.clear()
+            ordered = self.per_site[place] = tuple(self.candidates(site))
+        for entry in ordered:
             if self.due_version(entry.id, now) is not entry:
                 continue  # a scheduled publication not yet due, or a version it has replaced
             if not entry.schedule.active(now):

@@ -72,8 +72,11 @@ def live_version(entries: list[list], now: float) -> int:
 
 
 def publish(client, province: str, campaign: dict, *, by: str, reviewed_by: str,
-            publish_at: float | None = None) -> int:
-    """Freeze the working copy as a new version and make it live (now or at *publish_at*)."""
+            publish_at: float | None = None, rebuild: bool = True) -> int:
+    """Freeze the working copy as a new version and make it live (now or at *publish_at*).
+
+    ``rebuild=False`` leaves the snapshot to one ``rebuild_snapshot`` after a batch (bulk loads).
+    """
     now = time.time()
     at = publish_at if publish_at and publish_at > now else now
     key = _k(province, f"versions:{campaign['id']}")
@@ -98,7 +101,8 @@ def publish(client, province: str, campaign: dict, *, by: str, reviewed_by: str,
                 break
             except redis.WatchError:
                 continue
-    rebuild_snapshot(client, province)
+    if rebuild:
+        rebuild_snapshot(client, province)
     return number
 
 
