@@ -127,9 +127,16 @@ def region_name(code: str) -> str:
     return f"{entry[0]} ({dotted(code)})" if entry else code
 
 
+def wita_text(ts) -> str:
+    """A unix time as WITA date and time."""
+    from ..campaigns.schedule import wita
+
+    return wita(float(ts)).strftime("%Y-%m-%d %H:%M")
+
+
 def init_app(app) -> None:
     """Register the studio: its session cookie, CSRF, catalog, views and the ``staff`` CLI."""
-    from . import cli, i18n, views_audit, views_auth, views_campaigns  # noqa: F401  (register routes)
+    from . import cli, i18n, views_audit, views_auth, views_campaigns, views_complaints, views_sites  # noqa: F401
 
     app.config.update(
         SESSION_COOKIE_NAME="studio",
@@ -144,6 +151,7 @@ def init_app(app) -> None:
     csrf.init_app(app)
     i18n.init_app(app)
     staff_access.set_loader(load_staff)
-    app.jinja_env.globals.update(current_staff=staff_access.current, role_name=role_name, region_name=region_name)
+    app.jinja_env.globals.update(current_staff=staff_access.current, role_name=role_name, region_name=region_name,
+                                 wita_text=wita_text)
     app.register_blueprint(bp)
     app.cli.add_command(cli.staff_cli)
