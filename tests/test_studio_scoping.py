@@ -13,18 +13,22 @@ from dataclasses import dataclass
 
 from portal.campaigns import store
 from portal.staff_access import ROLES
+from portal.tracking import normalize
+from tests.conftest import Resident, tracking_number
 from tests.studio_helpers import StaffClient, campaign_form, make_staff
 
 ALL = ROLES
 EDIT = ("admin", "editor")
 REVIEW = ("admin", "reviewer")
+OPERATE = ("admin", "operator")
+READ_COMPLAINTS = ("admin", "editor", "reviewer")
 
 
 @dataclass(frozen=True)
 class Spec:
     roles: tuple = ALL
     public: bool = False
-    scoped: bool = False      # about one campaign of Jembrana: another region's editor gets 404
+    scoped: bool = False      # about one campaign, site or complaint of Jembrana: other regions get 404
     path: str = ""            # the URL to call when the rule has variables
     data: tuple = ()
 
@@ -55,6 +59,21 @@ TABLE = {
                                                               path=C + "/rollback", data=(("version", "1"),)),
     ("/studio/campaigns/<campaign_id>/preview", "GET"): Spec(scoped=True, path=C + "/preview"),
     ("/studio/campaigns/<campaign_id>/preview/frame", "GET"): Spec(scoped=True, path=C + "/preview/frame"),
+    ("/studio/sites", "GET"): Spec(),
+    ("/studio/sites/<site_id>", "GET"): Spec(scoped=True, path="/studio/sites/BALI-0001"),
+    ("/studio/sites/<site_id>/settings", "POST"): Spec(roles=OPERATE, scoped=True, path="/studio/sites/BALI-0001/settings",
+                                                      data=(("minutes", "45"),)),
+    ("/studio/sites/<site_id>/secret", "POST"): Spec(roles=OPERATE, scoped=True, path="/studio/sites/BALI-0001/secret",
+                                                    data=(("name", "heartbeat_key"), ("value", "k" * 20))),
+    ("/studio/sites/<site_id>/kit", "GET"): Spec(roles=OPERATE, scoped=True, path="/studio/sites/BALI-0001/kit"),
+    ("/studio/sites/import", "GET"): Spec(roles=OPERATE),
+    ("/studio/sites/import", "POST"): Spec(roles=OPERATE),
+    ("/studio/complaints", "GET"): Spec(roles=READ_COMPLAINTS),
+    ("/studio/complaints.csv", "GET"): Spec(roles=REVIEW),
+    ("/studio/complaints/<tracking>", "GET"): Spec(roles=READ_COMPLAINTS, scoped=True, path="/studio/complaints/{tracking}"),
+    ("/studio/complaints/<tracking>/review", "POST"): Spec(roles=REVIEW, scoped=True,
+                                                          path="/studio/complaints/{tracking}/review",
+                                                          data=(("action", "reject"), ("reason", "spam"))),
     ("/studio/audit", "GET"): Spec(roles=("admin", "auditor")),
     ("/studio/audit.csv", "GET"): Spec(roles=("admin", "auditor")),
     ("/studio/logout", "POST"): Spec(),  # last: it signs the caller out
@@ -92,6 +111,9 @@ def fixture_campaign(app, redis) -> dict:
     assert StaffClient(app, "pemeriksa").post(C + "/approve").status_code == 302
     writer.post(C + "/edit", campaign_form("jembrana-fest", name="Festival 2"))
     writer.post(C + "/submit")
+    resident = Resident(app.test_client())
+    resident.arrive()
+    author["tracking"] = normalize(tracking_number(resident.submit(website="http://bot.example").text))  # held
     return author
 
 
@@ -100,15 +122,17 @@ def test_roles_and_regions_on_every_studio_route(app, redis):
     people = {role: make_staff(app, redis, f"{role}1", role, "51.01" if role == "editor" else "51") for role in ROLES}
     make_staff(app, redis, "denpasar", "editor", "51.71")
     make_staff(app, redis, "denpasar-r", "reviewer", "51.71")
+    make_staff(app, redis, "denpasar-o", "operator", "51.71")
     clients = {role: StaffClient(app, f"{role}1") for role in ROLES}
-    outsiders = {"editor": StaffClient(app, "denpasar"), "reviewer": StaffClient(app, "denpasar-r")}
+    outsiders = {"editor": StaffClient(app, "denpasar"), "reviewer": StaffClient(app, "denpasar-r"),
+                 "operator": StaffClient(app, "denpasar-o")}
     anonymous = StaffClient.__new__(StaffClient)  # signed out, but with a valid CSRF token
     anonymous.client = app.test_client()
     before = (json.dumps(store.load(redis, "51", "jembrana-fest"), sort_keys=True),
               store.versions(redis, "51", "jembrana-fest"), store.live_entries(redis, "51", "jembrana-fest"))
 
     for (rule, method), spec in TABLE.items():
-        path = (spec.path or rule).format(author=author["id"])
+        path = (spec.path or rule).format(author=author["id"], tracking=author["tracking"])
         if spec.public:
             assert call(anonymous, method, path).status_code in (200, 400, 401), (rule, method)
             continue
@@ -127,7 +151,7 @@ def test_roles_and_regions_on_every_studio_route(app, redis):
 
 
 def test_an_editor_of_another_region_sees_and_changes_nothing_of_it(app, redis):
-    fixture_campaign(app, redis)
+    author = fixture_campaign(app, redis)
     make_staff(app, redis, "denpasar", "editor", "51.71")
     outsider = StaffClient(app, "denpasar")
     before = (store.load(redis, "51", "jembrana-fest"), store.versions(redis, "51", "jembrana-fest"),
@@ -135,7 +159,8 @@ def test_an_editor_of_another_region_sees_and_changes_nothing_of_it(app, redis):
     assert "jembrana-fest" not in outsider.get("/studio/campaigns").text
     for (rule, method), spec in TABLE.items():
         if spec.scoped and "editor" in spec.roles:
-            assert call(outsider, method, spec.path, spec.data + (("version", "0"),)).status_code == 404
+            path = spec.path.format(tracking=author["tracking"])
+            assert call(outsider, method, path, spec.data + (("version", "0"),)).status_code == 404
     form = campaign_form("denpasar-fest", regions="51.01.01.1006")
     refused = outsider.post("/studio/campaigns/new", form)
     assert refused.status_code == 400 and "di luar wilayah Anda" in refused.text
