@@ -138,3 +138,59 @@ def test_preview_shows_the_real_page_for_a_site_language_and_time(app, redis):
     policy = frame.headers["Content-Security-Policy"]
     assert "frame-ancestors 'self'" in policy and "script-src 'none'" in policy
     assert all(style_hash(css) in policy for css in inline_styles(frame.get_data()))
+
+
+def test_an_uploaded_image_is_re_encoded_and_served_from_the_portal(app, redis, client):
+    import io
+
+    from PIL import Image
+
+    editor, reviewer = team(app, redis)
+    png = io.BytesIO()
+    Image.new("RGB", (1600, 900), "#2d6a4f").save(png, "PNG")
+    form = campaign_form()
+    form["image"] = (io.BytesIO(png.getvalue()), "poster.png")
+    assert editor.post("/studio/campaigns/new", form, content_type="multipart/form-data").status_code == 302
+    editor.post("/studio/campaigns/festival-2027/submit")
+    reviewer.post("/studio/campaigns/festival-2027/approve")
+    page = landing(client)
+    src = re.search(r'<img src="(/c/img/[0-9a-f]+\.jpg)" alt="" width="640" height="360">', page).group(1)
+    image = client.get(src)
+    assert image.status_code == 200 and image.mimetype == "image/jpeg" and image.data[:3] == b"\xff\xd8\xff"
+    assert client.get("/c/img/0000.jpg").status_code == 404
+    bad = campaign_form("other-fest")
+    bad["image"] = (io.BytesIO(b"GIF89a not really"), "x.gif")
+    refused = editor.post("/studio/campaigns/new", bad, content_type="multipart/form-data")
+    assert refused.status_code == 400 and "bukan gambar" in refused.text
+
+
+def test_scheduled_publication_through_the_studio(app, redis, client):
+    from portal.campaigns import campaign_for
+    from portal.campaigns.schedule import wita_timestamp
+
+    editor, reviewer = team(app, redis)
+    editor.post("/studio/campaigns/new", campaign_form())
+    editor.post("/studio/campaigns/festival-2027/submit")
+    page = reviewer.post("/studio/campaigns/festival-2027/approve", {"publish_date": "2030-01-01", "publish_time": "08:00"},
+                         follow_redirects=True)
+    assert 'id="live">–<' in page.text and "2030-01-01 08:00" in page.text
+    assert FESTIVAL not in landing(client), "not before its time"
+    site = app.extensions["portal_sites"].get(redis, "BALI-0001")
+    with app.test_request_context("/"):
+        assert campaign_for(site, "dev", wita_timestamp("2030-01-01", "07:59")) == "sp4n-lapor-2026"
+        assert campaign_for(site, "dev", wita_timestamp("2030-01-01", "08:00")).startswith("c:festival-2027:1:")
+
+
+def test_auditors_view_and_export_the_log_scoped_to_their_region(app, redis):
+    editor, reviewer = team(app, redis)
+    editor.post("/studio/campaigns/new", campaign_form())
+    make_staff(app, redis, "auditor-prov", "auditor", "51")
+    make_staff(app, redis, "auditor-dps", "auditor", "51.71")
+    auditor = StaffClient(app, "auditor-prov")
+    page = auditor.get("/studio/audit?action=campaign.create")
+    assert page.status_code == 200 and "festival-2027" in page.text and "studio.sign_in" not in page.text
+    export = auditor.get("/studio/audit.csv")
+    assert export.mimetype == "text/csv" and "campaign.create" in export.text
+    assert "festival-2027" not in StaffClient(app, "auditor-dps").get("/studio/audit").text
+    assert audit.entries(redis, "51", action="audit.export")[0]["actor"] == "auditor-prov"
+    assert StaffClient(app, "editor1").get("/studio/audit").status_code == 403
