@@ -119,6 +119,10 @@ def test_staff_pages_without_javascript_create_staff_and_show_the_temporary_pass
     shot(desk, "staff")
     desk.get(f"{portal}/studio/staff?lang=en")
     assert "Create account" in desk.page_source and temporary not in desk.page_source, "shown only once"
+    desk.get(f"{portal}/studio/sites?lang=id&region=51.01")
+    assert "BALI-0001" in desk.find_element(By.TAG_NAME, "table").text
+    assert "DPS-0001" not in desk.find_element(By.TAG_NAME, "table").text, "filtered by region"
+    shot(desk, "sites")
 
 
 def test_publish_a_targeted_campaign_through_review_and_roll_it_back(desk, phone, portal, redis):
