@@ -211,3 +211,24 @@ def test_selection_fails_open_to_the_built_in_campaign(app, redis, redis_server)
         index()._checked = float("inf")  # keep the corrupt copy
         assert campaign_for(site(), "d") == DEFAULT_CAMPAIGN
         assert campaign_for(None, "d") == DEFAULT_CAMPAIGN
+
+
+def test_theme_colours_cannot_smuggle_css():
+    from portal.campaigns.model import validate
+
+    c = blank("51")
+    c.update(id="css-trick", name="x")
+    for trick in ("red;}body{display:none", "#fff;background:url(/x)", "expression(alert(1))", "#ffffff</style>"):
+        c["theme"] = {"bg": trick, "fg": "#1a1a1a", "accent": "#0b5394"}
+        problems = validate(c, covers=lambda code: True, site_lookup=lambda s: None)
+        assert ("theme", "Colours are written as #rrggbb.") in problems, trick
+
+
+def test_the_campaign_template_holds_no_jinja_but_its_own():
+    from portal.campaigns.render import template_source
+
+    c = blank("51")
+    c.update(id="jinja-trick", name="x")
+    c["content"]["A"]["id"].update(headline="{{ config.SECRET_KEY }}", body="{% raw %}x{% endraw %} {#", cta="}}")
+    source = template_source(c, "A")
+    assert "config" in source and "{{ config" not in source and "{% raw %}x" not in source

@@ -97,6 +97,19 @@ def csrf_failed(error):
     return message(s_("The form expired or did not come from the studio. Go back, reload it and try again."), 400)
 
 
+def redis_down(error):
+    """Staff pages need Redis (accounts, campaigns): say so plainly instead of a 500."""
+    from ..redis import report_failure
+
+    report_failure()
+    return message(s_("The studio cannot reach its database right now. Residents are not affected; "
+                      "try again in a minute."), 503)
+
+
+for _error in DOWN_ERRORS:
+    bp.register_error_handler(_error, redis_down)
+
+
 @bp.errorhandler(403)
 def forbidden(error):
     return message(s_("Your role or region does not allow this."), 403)

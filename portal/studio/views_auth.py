@@ -34,7 +34,7 @@ def login():
             client(), province(), username, request.form.get("password", ""), request.form.get("code", ""),
             max_failures=int(cfg["STUDIO_LOCKOUT_FAILURES"]), lock_minutes=int(cfg["STUDIO_LOCKOUT_MINUTES"]))
         if record is None:
-            log_action("studio.sign_in_failed", target=username, region="", actor=username, reason=reason)
+            log_action("studio.sign_in_failed", target=username[:64], region="", actor=username[:64], reason=reason)
             error = {"locked": s_("This account is locked after too many failed attempts. Try again later "
                                   "or ask an administrator to reset the password."),
                      "totp": s_("The code from the authenticator app is wrong.")}.get(
