@@ -3,19 +3,15 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 import re
 
 import pytest
 import redis as redis_py
 
 from landing_pages import theme_css
-from portal import create_app
 from portal.crypto import get_crypto
-from portal.embedded_redis import EmbeddedRedis
 from portal.redis import WriteRefusedError
-from portal.sites import import_sites, parse_csv
-from tests.conftest import SITES_CSV, Resident, make_config
+from tests.conftest import app_on, Resident
 
 PAGES = [
     ("POST", "/hotspot/mikrotik"),        # landing
@@ -110,14 +106,13 @@ def test_a_fallback_copy_that_is_not_a_session_is_refused(app, client, resident)
 # --- a Redis that is up but refuses writes -------------------------------------------------------
 
 @pytest.fixture
-def own_server(tmp_path):
-    server = EmbeddedRedis(tmp_path / "redis", binary=os.environ.get("PORTAL_TEST_REDIS_BINARY")).start()
+def own_server(own_redis):
+    server = own_redis
     yield server
     client = redis_py.Redis.from_url(server.url)
     client.replicaof("NO", "ONE")  # let it shut down cleanly whatever state the test left
     client.config_set("save", "")
     client.config_set("maxmemory", 0)
-    server.stop()
 
 
 def refuse_writes(client, how: str, data_dir) -> None:
@@ -160,9 +155,8 @@ def refuse_writes(client, how: str, data_dir) -> None:
 @pytest.mark.parametrize("how", ["oom", "readonly", "misconf"])
 def test_a_redis_that_refuses_writes_fails_open(own_server, tmp_path, how):
     url = own_server.url
-    app = create_app(make_config(url, tmp_path / "var"))
+    app = app_on(url, tmp_path / "var")
     direct = redis_py.Redis.from_url(url)
-    import_sites(direct, parse_csv(SITES_CSV))
     resident = Resident(app.test_client())
     assert resident.arrive().status_code == 200
     refuse_writes(direct, how, own_server.data_dir)
