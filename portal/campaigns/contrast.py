@@ -15,6 +15,7 @@ def valid_colour(value: str) -> bool:
 def luminance(colour: str) -> float:
     """Relative luminance of a ``#rrggbb`` colour."""
     def channel(c: int) -> float:
+        """One sRGB channel, linearised."""
         s = c / 255
         return s / 12.92 if s <= 0.04045 else ((s + 0.055) / 1.055) ** 2.4
 

@@ -60,6 +60,7 @@ class Entry:
         return self.variants[-1][0]
 
     def source(self, variant: str) -> str | None:
+        """The template source of *variant*, None if it is not live."""
         for key, _, source in self.variants:
             if key == variant:
                 return source

@@ -49,10 +49,12 @@ def merged(base: dict, changes: dict) -> dict:
 
 
 def schedule_of(campaign: dict) -> Schedule:
+    """The campaign's schedule."""
     return Schedule(**campaign["schedule"])
 
 
 def targeting_of(campaign: dict) -> Targeting:
+    """The campaign's targeting, owned by its region."""
     t = campaign["targeting"]
     return Targeting(regions=tuple(t["regions"]), types=tuple(t["types"]), sites=tuple(t["sites"]),
                      owner=campaign["region"])

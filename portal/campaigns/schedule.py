@@ -8,7 +8,7 @@ on 1 December does not run from 00:00 to 02:00 that day.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 
 WITA = timezone(timedelta(hours=8), "WITA")
@@ -114,4 +114,4 @@ def site_area_keys(site) -> list[str]:
     return [".".join(parts[:n]) for n in range(1, len(parts) + 1)]
 
 
-__all__ = ["Schedule", "Targeting", "WITA", "dotted", "field", "site_area_keys", "wita", "wita_timestamp"]
+__all__ = ["Schedule", "Targeting", "WITA", "dotted", "site_area_keys", "wita", "wita_timestamp"]

@@ -116,10 +116,12 @@ def set_live(client, province: str, campaign_id: str, number: int) -> None:
 
 
 def save_image(client, province: str, image_id: str, jpeg: bytes) -> None:
+    """Store a re-encoded campaign image under its content address."""
     client.set(_k(province, f"img:{image_id}"), jpeg)
 
 
 def load_image(client, province: str, image_id: str) -> bytes | None:
+    """A stored campaign image, or None."""
     return client.get(_k(province, f"img:{image_id}"))
 
 

@@ -33,10 +33,12 @@ PASSWORD_CHANGE_VIEWS = {"studio.password", "studio.logout", "studio.login", "st
 
 
 def province() -> str:
+    """The deployment's province code."""
     return current_app.config["PROVINCE"]
 
 
 def client():
+    """The app's Redis client."""
     return get_redis()
 
 
@@ -94,6 +96,7 @@ def studio_headers(response):
 
 @bp.errorhandler(CSRFError)
 def csrf_failed(error):
+    """A form without a valid CSRF token: say what to do."""
     return message(s_("The form expired or did not come from the studio. Go back, reload it and try again."), 400)
 
 
@@ -112,11 +115,13 @@ for _error in DOWN_ERRORS:
 
 @bp.errorhandler(403)
 def forbidden(error):
+    """A role or region that may not do this."""
     return message(s_("Your role or region does not allow this."), 403)
 
 
 @bp.errorhandler(404)
 def missing(error):
+    """Not found, which is also what another region's objects look like."""
     return message(s_("Not found, or outside your region."), 404)
 
 

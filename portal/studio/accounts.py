@@ -80,16 +80,19 @@ def create(client, province: str, *, username: str, role: str, region: str, lang
 
 
 def get(client, province: str, staff_id: str) -> dict | None:
+    """An account by id, or None."""
     raw = client.hget(_k(province, "records"), staff_id) if staff_id else None
     return json.loads(raw) if raw else None
 
 
 def by_name(client, province: str, username: str) -> dict | None:
+    """An account by username, or None."""
     staff_id = client.hget(_k(province, "names"), (username or "").strip().lower())
     return get(client, province, staff_id.decode()) if staff_id else None
 
 
 def all_staff(client, province: str) -> list[dict]:
+    """Every account, by username (the staff page; not a request path)."""
     return sorted((json.loads(v) for v in client.hgetall(_k(province, "records")).values()),
                   key=lambda r: r["username"])
 
@@ -105,6 +108,7 @@ def as_staff(record: dict) -> Staff:
 
 
 def locked(client, province: str, username: str) -> bool:
+    """True while the account is locked after too many failures."""
     return bool(client.exists(_k(province, "lock:" + _name_hash(username))))
 
 
@@ -177,6 +181,7 @@ def reset_password(client, province: str, record: dict) -> str:
 
 
 def new_totp_secret() -> str:
+    """A fresh TOTP secret for the enrolment page."""
     return pyotp.random_base32()
 
 
@@ -190,11 +195,13 @@ def enable_totp(client, province: str, record: dict, secret: str, code: str) -> 
 
 
 def disable_totp(client, province: str, record: dict) -> None:
+    """Turn the second factor off."""
     record["totp"] = ""
     _save(client, province, record)
 
 
 def set_language(client, province: str, record: dict, lang: str) -> None:
+    """Remember the staff member's language (id or en)."""
     if lang in ("id", "en"):
         record["lang"] = lang
         _save(client, province, record)

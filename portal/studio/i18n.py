@@ -57,6 +57,7 @@ def s_(message: str, **variables) -> str:
 
 
 def init_app(app) -> None:
+    """Load the studio catalogs and give templates ``s_``."""
     app.extensions[EXTENSION] = load_catalogs()
     app.jinja_env.globals.update(s_=s_, studio_language=studio_language, studio_languages=NAMES)
 

@@ -38,10 +38,12 @@ STATUS_NAMES = {"draft": S_("Draft"), "review": S_("In review"), "published": S_
 
 
 def sites():
+    """This process's site registry."""
     return current_app.extensions["portal_sites"]
 
 
 def site_lookup(site_id: str):
+    """A registered site by id, or None."""
     return sites().get(client(), site_id)
 
 
@@ -130,6 +132,7 @@ def campaign_edit(campaign_id: str):
 
 
 def edit(campaign: dict, *, new: bool):
+    """The edit form: validate, store the draft (in review again only after a new submission)."""
     me = staff_access.current()
     problems: list[tuple[str, str]] = []
     if request.method == "POST":

@@ -25,10 +25,12 @@ SETTINGS = INT_SETTINGS + ("login_mode", "username", "router_hosts")
 
 
 def registry():
+    """This process's site registry."""
     return current_app.extensions["portal_sites"]
 
 
 def scoped_site(site_id: str):
+    """A site in the staff member's region, else 404."""
     site = registry().get(client(), site_id)
     if site is None or not staff_access.current().covers(site.desa_kode):
         abort(404)
@@ -73,6 +75,7 @@ def site(site_id: str):
 
 
 def site_page(site, errors: list[str]):
+    """The site page, with *errors* from a settings form."""
     stored = set()
     if site.secrets:
         try:

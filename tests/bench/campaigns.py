@@ -29,7 +29,7 @@ import requests
 from cryptography.fernet import Fernet
 
 from portal import create_app
-from portal.campaigns import campaign_for, index, store
+from portal.campaigns import campaign_for, store
 from portal.campaigns.model import blank
 from portal.embedded_redis import EmbeddedRedis
 from portal.sites import SITE_TYPES, import_sites, parse_csv
