@@ -105,3 +105,12 @@ def test_studio_pages_have_their_own_policy_and_cookie(app, redis):
     cookie = page.headers["Set-Cookie"]
     assert "Path=/studio" in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
     assert CSRF.search(page.text)
+
+
+def test_the_language_switch_keeps_the_page_and_its_arguments(app, redis):
+    make_staff(app, redis, "admin1", "admin")
+    admin = StaffClient(app, "admin1")
+    page = admin.get("/studio/sites?type=pasar&lang=en")
+    assert 'href="/studio/sites?type=pasar&amp;lang=id"' in page.text and "Sites" in page.text
+    assert "Lokasi" in admin.get("/studio/sites?lang=id").text
+    assert "Sites" not in admin.get("/studio/sites").text.split("<main")[1], "the choice stays in the session"

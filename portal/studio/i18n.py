@@ -56,10 +56,21 @@ def s_(message: str, **variables) -> str:
     return text % variables if variables else text
 
 
+def studio_lang_url(code: str) -> str:
+    """This page in language *code*, keeping a GET page's own arguments (a preview's site and time)."""
+    from urllib.parse import urlencode
+
+    if request.method != "GET":
+        return "?" + urlencode({"lang": code})
+    args = [(k, v) for k, v in request.args.items(multi=True) if k != "lang"] + [("lang", code)]
+    return request.path + "?" + urlencode(args)
+
+
 def init_app(app) -> None:
     """Load the studio catalogs and give templates ``s_``."""
     app.extensions[EXTENSION] = load_catalogs()
-    app.jinja_env.globals.update(s_=s_, studio_language=studio_language, studio_languages=NAMES)
+    app.jinja_env.globals.update(s_=s_, studio_language=studio_language, studio_languages=NAMES,
+                                 studio_lang_url=studio_lang_url)
 
 
 def S_(message: str) -> str:
