@@ -74,3 +74,9 @@ class Defaults:
     ALERT_SMTP_HOST = "localhost"
     ALERT_SMTP_PORT = 25
     LOG_FORMAT = "json"          # "json" (one object per line, with request ids) or "text"
+
+    # Campaign studio (portal/studio, issue 11).
+    STUDIO_LOCKOUT_FAILURES = 5  # failed sign-ins in a row that lock a staff account
+    STUDIO_LOCKOUT_MINUTES = 15  # how long the lock lasts
+    STUDIO_SESSION_HOURS = 8     # a staff sign-in lasts this long (cookie session)
+    STUDIO_IMAGE_MAX_KB = 40     # a campaign image after re-encoding must fit in this
