@@ -13,6 +13,7 @@ class Defaults:
     REDIS_POOL_SIZE = 32
     REDIS_TIMEOUT = 0.5          # seconds per command; the page falls back after this
     REDIS_RETRY_AFTER = 5.0      # seconds the circuit stays open after a Redis failure
+    EVENT_FLUSH_SECONDS = 1.0    # impressions/grants/complaint counts are written in batches this often (0: at once)
 
     # Secrets (environment only).
     SECRET_KEY = ""              # signs form timestamps and fallback session tokens

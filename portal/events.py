@@ -5,12 +5,25 @@ per-day counter hash ``portal:stats:<site>:<yyyymmdd>`` whose fields are
 ``<event>:<campaign>:<lang>``. Events carry the pseudonymous device id, never
 the MAC or IP. When Redis is down, events go to the local spool and are
 counted when it comes back.
+
+A request does not write its event itself: :func:`record` puts it in the
+process's buffer, and a background thread writes what gathered every
+``EVENT_FLUSH_SECONDS`` in one pipeline (``add_to`` per event, so the schema
+is the same). No resident page waits for an event to reach Redis; a crash of
+the process or the machine loses at most that interval's events (README,
+"Speed"). ``EVENT_FLUSH_SECONDS = 0`` writes each event at once.
 """
 from __future__ import annotations
 
+import atexit
+import logging
+import os
+import threading
 import time
 
 from flask import current_app
+
+log = logging.getLogger(__name__)
 
 EVENTS = "portal:events"
 STATS = "portal:stats:{}:{}"
@@ -51,3 +64,81 @@ def replay_event(client, event: dict) -> None:
 def spool_event(event: dict) -> None:
     """Keep *event* locally while Redis is down."""
     current_app.extensions["portal_spool"].append("event", event)
+
+
+class EventBuffer:
+    """Events of one app in one process, written to Redis in batches by a daemon thread."""
+
+    def __init__(self, client, spool, interval: float, *, limit: int = 5000):
+        self.client, self.spool, self.interval, self.limit = client, spool, interval, limit
+        self._events: list[dict] = []
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._pid = 0  # the thread does not survive a fork (gunicorn workers): started per process
+
+    def add(self, event: dict) -> None:
+        """Buffer *event*; the thread writes it within ``interval`` seconds."""
+        with self._lock:
+            self._events.append(event)
+            full = len(self._events) >= self.limit
+            if self.interval > 0 and self._pid != os.getpid():
+                self._pid = os.getpid()
+                threading.Thread(target=self._run, name="portal-events", daemon=True).start()
+                atexit.register(self.flush)
+        if full:
+            self._wake.set()
+
+    def pending(self) -> int:
+        """How many events wait to be written."""
+        return len(self._events)
+
+    def flush(self) -> int:
+        """Write the buffered events in one pipeline (the spool if Redis cannot take them)."""
+        with self._lock:
+            batch, self._events = self._events, []
+        if not batch:
+            return 0
+        from .redis import DOWN_ERRORS
+
+        try:
+            with self.client.pipeline(transaction=False) as pipe:
+                for event in batch:
+                    add_to(pipe, event)
+                pipe.execute()
+        except DOWN_ERRORS as error:
+            log.warning("%d event(s) spooled: Redis unreachable (%s)", len(batch), type(error).__name__)
+            try:
+                for event in batch:
+                    self.spool.append("event", event)
+            except OSError:
+                log.error("could not spool %d event(s)", len(batch))
+        return len(batch)
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(self.interval)
+            self._wake.clear()
+            try:
+                self.flush()
+            except Exception:  # a surprise must not end the thread: later events still need it
+                log.exception("event flush failed")
+
+
+def buffer():
+    """The app's event buffer (created on first use)."""
+    found = current_app.extensions.get("portal_event_buffer")
+    if found is None:
+        from .redis import raw_client
+
+        found = current_app.extensions["portal_event_buffer"] = EventBuffer(
+            raw_client(), current_app.extensions["portal_spool"],
+            float(current_app.config["EVENT_FLUSH_SECONDS"]))
+    return found
+
+
+def record(event: dict) -> None:
+    """Count *event*: buffered for the background write, or at once with ``EVENT_FLUSH_SECONDS = 0``."""
+    events = buffer()
+    events.add(event)
+    if events.interval <= 0:
+        events.flush()

@@ -24,6 +24,7 @@ import redis
 from flask import Flask, current_app, request
 from werkzeug.exceptions import TooManyRequests
 
+from .complaints.store import script as stored_script
 from .crypto import get_crypto
 from .errors import render_error
 from .redis import DOWN_ERRORS, get_redis, report_failure
@@ -78,7 +79,8 @@ def client_subject() -> str:
 def _run(script: str, keys: list[str], *args):
     """Run a limiter script; None when Redis cannot answer (the caller then allows)."""
     try:
-        return get_redis().eval(script, len(keys), *keys, *args)
+        client = get_redis()
+        return stored_script(client, script)(keys=keys, args=list(args), client=client)
     except DOWN_ERRORS:
         report_failure()
     except redis.RedisError as error:  # e.g. OOM under noeviction: still never block a resident

@@ -60,7 +60,7 @@ def grant_defaults() -> dict:
 
 
 def open_session(arrived: Arrival, site) -> PortalSession:
-    """Create the portal session and record the impression in one round trip."""
+    """Create the portal session (one Redis write) and count the impression in the background."""
     session = PortalSession(
         token=sessions.new_token(),
         arrival=arrived,
@@ -72,17 +72,11 @@ def open_session(arrived: Arrival, site) -> PortalSession:
     event = events.make_event("impression", site_id=session.site_id, campaign=session.campaign,
                               lang=session.lang, device=session.device)
     try:
-        with get_redis().pipeline(transaction=False) as pipe:
-            sessions.save(session, pipe)
-            events.add_to(pipe, event)
-            pipe.execute()
+        sessions.save(session)  # Redis fsyncs once a second: this write does not wait for the disk
     except DOWN_ERRORS:
         report_failure()
         session.token = sessions.fallback_token(session)
-        try:
-            events.spool_event(event)
-        except OSError:
-            log.error("could not spool an impression event")
+    events.record(event)  # counted in the background batch (or spooled by it while Redis is down)
     return session
 
 

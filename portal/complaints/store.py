@@ -102,6 +102,15 @@ class StoredComplaint:
                    held_reason=data.get("held_reason", ""))
 
 
+def script(client: redis.Redis, source: str):
+    """*source* as a redis-py Script of *client*: EVALSHA, loaded again only after a Redis restart."""
+    scripts = client.__dict__.setdefault("_portal_scripts", {})
+    found = scripts.get(source)
+    if found is None:
+        found = scripts[source] = client.register_script(source)
+    return found
+
+
 def write(client: redis.Redis, province: str, complaint: StoredComplaint) -> bool:
     """Store the record and queue it for delivery (or for review, if held); False if it was already stored."""
     tracking = complaint.plain["tracking"]
@@ -110,10 +119,11 @@ def write(client: redis.Redis, province: str, complaint: StoredComplaint) -> boo
         fields += [name, value]
     try:
         if complaint.held_reason:
-            created = client.eval(_WRITE_HELD, 2, record_key(province, tracking), held_key(province),
-                                  tracking, complaint.plain["created_at"], *fields)
+            created = script(client, _WRITE_HELD)(keys=[record_key(province, tracking), held_key(province)],
+                                                   args=[tracking, complaint.plain["created_at"], *fields])
         else:
-            created = client.eval(_WRITE, 2, record_key(province, tracking), stream_key(province), tracking, *fields)
+            created = script(client, _WRITE)(keys=[record_key(province, tracking), stream_key(province)],
+                                              args=[tracking, *fields])
     except redis.ResponseError as error:
         raise as_refusal(error) from error  # a refused write is "Redis is down": spool it
     return bool(created)
