@@ -1,9 +1,12 @@
 """Blueprint for the complaint form and the receipt, inside a portal session."""
 from __future__ import annotations
 
-from flask import Blueprint, current_app, render_template, request
+from flask import Blueprint, current_app, g, render_template, request
 
-from .. import limits, sessions
+from hotspot_hooks import Arrival
+
+from .. import limits, page_cache, sessions
+from ..sessions import PortalSession
 from ..visits import load_session_or_expired, page_context, site_of
 from ..tracking import display
 from . import service
@@ -36,7 +39,26 @@ def complaint_form(token: str):
     if not limits.site_allows(session.site_id):
         limits.too_many_requests()
     site = site_of(session)
-    return render_form(prefilled_form(site), session, site)
+    if not session.durable:  # Redis is down: rare, render in full
+        return render_form(prefilled_form(site), session, site)
+    # A blank form differs between residents of a site only in the token, its copy and the stamp.
+    key = ("form", g.lang, site.site_id if site else "", today_in_bali().isoformat())
+    return page_cache.filled(key, site, lambda: _render_marked_form(session, site), {
+        page_cache.TOKEN_MARK: session.token,
+        page_cache.FALLBACK_MARK: sessions.fallback_blob(session),
+        page_cache.STAMP_MARK: service.new_form_stamp(),
+    })
+
+
+def _render_marked_form(session, site) -> str:
+    """The shared render of a blank form: a placeholder session, in a request that carries nothing of anyone's."""
+    marked = PortalSession(token=page_cache.TOKEN_MARK, arrival=Arrival(vendor=session.arrival.vendor, gateway_id=""),
+                           site_id=session.site_id, lang=session.lang, campaign=session.campaign)
+    with current_app.test_request_context(f"/p/{page_cache.TOKEN_MARK}/lapor", method="GET"):
+        form = prefilled_form(site)
+        form.started.data = page_cache.STAMP_MARK
+        return render_template("complaints/form.html", form=form, problem="", kinds=KINDS, categories=CATEGORIES,
+                               **page_context(marked, site, fallback=page_cache.FALLBACK_MARK))
 
 
 @bp.post("/p/<token>/lapor")
