@@ -60,6 +60,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     from . import delivery
 
     delivery.init_app(app)  # worker CLI, receiver callbacks, /metrics (issue 4)
+    from . import compress
+
+    compress.init_app(app)  # gzip for clients that accept it (issue 14)
     cli.guard_commands(app.cli)  # last: covers every group registered above
     return app
 

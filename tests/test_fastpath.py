@@ -161,3 +161,24 @@ def test_complaints_are_stored_by_evalsha(client, app, redis, resident):
     other.arrive(mac="70:8A:09:65:4D:99", ip="10.5.50.99")
     assert other.submit().status_code == 200
     assert redis.xlen(store.stream_key("51")) == 2
+
+
+def test_pages_are_gzipped_for_clients_that_accept_it(resident):
+    resident.arrive()
+    raw = resident.client.get(f"/p/{resident.token}")
+    assert "Content-Encoding" not in raw.headers
+    assert "Accept-Encoding" in raw.headers["Vary"]
+    packed = resident.client.get(f"/p/{resident.token}", headers={"Accept-Encoding": "gzip, deflate, br"})
+    assert packed.headers["Content-Encoding"] == "gzip"
+    import gzip
+    import re
+
+    def without_copies(html: bytes) -> bytes:  # each request seals its own session copy
+        return re.sub(rb"fb=[^\"&]+|name=\"fb\" value=\"[^\"]+", b"", html)
+
+    assert without_copies(gzip.decompress(packed.get_data())) == without_copies(raw.get_data())
+    assert len(packed.get_data()) < len(raw.get_data()) / 2
+    assert int(packed.headers["Content-Length"]) == len(packed.get_data())
+    refused = resident.client.get(f"/p/{resident.token}", headers={"Accept-Encoding": "gzip;q=0, identity"})
+    assert "Content-Encoding" not in refused.headers
+    assert "Content-Encoding" not in resident.client.get("/healthz", headers={"Accept-Encoding": "gzip"}).headers
