@@ -11,7 +11,7 @@ from flask import current_app, g, request
 
 from hotspot_hooks import Arrival
 
-from . import events, sessions
+from . import events, ride_along, sessions
 from .campaigns import campaign_for
 from .crypto import get_crypto
 from .errors import render_error
@@ -72,7 +72,8 @@ def open_session(arrived: Arrival, site) -> PortalSession:
     event = events.make_event("impression", site_id=session.site_id, campaign=session.campaign,
                               lang=session.lang, device=session.device)
     try:
-        sessions.save(session)  # Redis fsyncs once a second: this write does not wait for the disk
+        # One round trip, the limit counters riding on it; Redis fsyncs once a second, so no disk wait.
+        ride_along.execute(get_redis(), lambda pipe: sessions.save(session, pipe))
     except DOWN_ERRORS:
         report_failure()
         session.token = sessions.fallback_token(session)

@@ -182,3 +182,25 @@ def test_pages_are_gzipped_for_clients_that_accept_it(resident):
     refused = resident.client.get(f"/p/{resident.token}", headers={"Accept-Encoding": "gzip;q=0, identity"})
     assert "Content-Encoding" not in refused.headers
     assert "Content-Encoding" not in resident.client.get("/healthz", headers={"Accept-Encoding": "gzip"}).headers
+
+
+def test_limits_ride_on_the_page_round_trip_and_still_hold(resident, app):
+    """The per-client count rides on the session read; a page that never reads Redis is counted after."""
+    app.config["REQUEST_LIMIT"] = 4
+    resident.arrive()  # 1: rides on the session write
+    assert resident.client.get(f"/p/{resident.token}").status_code == 200  # 2: on the session read
+    assert resident.client.get(f"/p/{resident.token}/lapor").status_code == 200  # 3
+    assert resident.client.get("/status/not-a-number").status_code == 404  # 4: no Redis trip, counted after
+    refused = resident.client.get(f"/p/{resident.token}")
+    assert refused.status_code == 429 and refused.headers["Retry-After"] == "60"
+    assert resident.client.get("/status/not-a-number").status_code == 429  # left over, refused after its view
+    assert resident.connect().status_code == 303  # connect is never limited
+
+
+def test_a_site_flood_answers_the_complaint_post_with_the_form_kept(resident, app, redis):
+    app.config["SITE_REQUEST_LIMIT"] = 1
+    resident.arrive(headers={"Accept-Language": "en"})
+    fields = resident.complaint()  # the form is the site's one request this minute
+    busy = resident.client.post(f"/p/{resident.token}/lapor", data=fields)
+    assert busy.status_code == 429 and "nothing you typed is lost" in busy.get_data(as_text=True)
+    assert redis.xlen(store.stream_key("51")) == 0

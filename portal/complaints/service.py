@@ -19,7 +19,7 @@ import time
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-from .. import events, limits
+from .. import events, limits, ride_along
 from ..crypto import get_crypto
 from ..redis import DOWN_ERRORS, get_redis, raw_client, report_failure, report_success
 from ..tracking import ALPHABET, check_symbol
@@ -56,8 +56,10 @@ def tracking_for(nonce: str) -> str:
 
 def stored_status(tracking: str) -> str:
     """Return the status of an already stored complaint, "" if none (or Redis cannot say)."""
+    key = store.record_key(current_app.config["PROVINCE"], tracking)
     try:
-        status = get_redis().hget(store.record_key(current_app.config["PROVINCE"], tracking), "status")
+        # The site's request count rides on this round trip (portal/ride_along.py).
+        [status] = ride_along.execute(get_redis(), lambda pipe: pipe.hget(key, "status"))
     except DOWN_ERRORS:
         report_failure()
         return ""

@@ -76,11 +76,14 @@ def submit(token: str):
     started, nonce = stamp
     if not form.validate():
         return render_form(form, session, site, status=422)
-    if not limits.site_allows(session.site_id):
+    tracking = service.tracking_for(nonce)
+    limits.queue_site(session.site_id)  # counted on the stored-status read: one round trip for both
+    try:
+        stored = service.stored_status(tracking)
+        limits.settle()
+    except limits.SiteBusy:
         # The site as a whole is flooding this minute: ask again, keeping what was typed.
         return render_form(form, session, site, problem="busy", status=429)
-    tracking = service.tracking_for(nonce)
-    stored = service.stored_status(tracking)
     if stored:
         # A double tap or a resent form: the same receipt, and no second count against the quota.
         return render_receipt(tracking, session, site, held=stored in ("held", "rejected"))
