@@ -204,3 +204,22 @@ def test_a_site_flood_answers_the_complaint_post_with_the_form_kept(resident, ap
     busy = resident.client.post(f"/p/{resident.token}/lapor", data=fields)
     assert busy.status_code == 429 and "nothing you typed is lost" in busy.get_data(as_text=True)
     assert redis.xlen(store.stream_key("51")) == 0
+
+
+def test_cached_receipts_carry_only_their_own_number_and_session(client, app):
+    """Receipts are rendered once per (language, site, held) and filled in: never another resident's values."""
+    first, second = Resident(client), Resident(client)
+    first.arrive()
+    second.arrive(mac="70:8A:09:65:4D:99", ip="10.5.50.99")
+    pages = {}
+    for name, resident in (("first", first), ("second", second)):
+        html = resident.submit().get_data(as_text=True)
+        pages[name] = (html, tracking_number(html), resident.token)
+    assert pages["first"][1] != pages["second"][1]
+    for me, other in (("first", "second"), ("second", "first")):
+        html, number, token = pages[me]
+        assert number in html and f"/status/{number}" in html and f"/p/{token}/connect" in html
+        assert pages[other][1] not in html and pages[other][2] not in html
+        assert "mark0" not in html
+    again = first.client.post(f"/p/{first.token}/lapor", data=first.complaint())
+    assert "mark0" not in again.get_data(as_text=True) and tracking_number(again.get_data(as_text=True))

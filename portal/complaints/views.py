@@ -103,5 +103,29 @@ def submit(token: str):
 
 
 def render_receipt(tracking: str, session, site, *, held: bool = False):
-    return render_template("complaints/receipt.html", tracking=display(tracking), tracking_raw=tracking, held=held,
-                           lapor_url=current_app.config["LAPOR_URL"], **page_context(session, site))
+    if not session.durable:  # Redis is down: rare, render in full
+        return _render_receipt(display(tracking), tracking, session, site, held=held)
+    # Receipts of a site differ only in the token, its copy and the tracking number.
+    key = ("receipt", g.lang, site.site_id if site else "", held)
+    return page_cache.filled(key, site, lambda: _render_marked_receipt(session, site, held), {
+        page_cache.TOKEN_MARK: session.token,
+        page_cache.FALLBACK_MARK: sessions.fallback_blob(session),
+        TRACKING_MARK: display(tracking),
+    })
+
+
+TRACKING_MARK = "trk0page0mark0trk"
+
+
+def _render_receipt(number: str, raw: str, session, site, *, held: bool, fallback: str | None = None) -> str:
+    return render_template("complaints/receipt.html", tracking=number, tracking_raw=raw, held=held,
+                           lapor_url=current_app.config["LAPOR_URL"], **page_context(session, site, fallback=fallback))
+
+
+def _render_marked_receipt(session, site, held: bool) -> str:
+    """The shared render of a receipt: a placeholder session and number, in a request of its own."""
+    marked = PortalSession(token=page_cache.TOKEN_MARK, arrival=Arrival(vendor=session.arrival.vendor, gateway_id=""),
+                           site_id=session.site_id, lang=session.lang, campaign=session.campaign)
+    with current_app.test_request_context(f"/p/{page_cache.TOKEN_MARK}/lapor", method="POST"):
+        return _render_receipt(TRACKING_MARK, TRACKING_MARK, marked, site, held=held,
+                               fallback=page_cache.FALLBACK_MARK)
