@@ -83,7 +83,7 @@ class Journal:
         if seen != run_id:
             for path in files:
                 rewritten += self._rewrite(path, write)
-            if files:
+            if files and seen:
                 log.warning("journal: Redis restarted (new run_id); rewrote %d complaint(s) from %d file(s)",
                             rewritten, len(files))
             self._remember(run_id)
