@@ -54,6 +54,20 @@ def add_to(pipe, event: dict) -> None:
     pipe.expire(stats, STATS_TTL)
 
 
+def add_batch_to(pipe, events: list[dict]) -> None:
+    """Queue the commands that record *events*: one stream entry each, each counter bumped once by its sum."""
+    counts: dict[tuple[str, str], int] = {}
+    for event in events:
+        day = time.strftime("%Y%m%d", time.gmtime(float(event["at"]) + WITA))
+        pipe.xadd(EVENTS, event, maxlen=STREAM_MAXLEN, approximate=True)
+        field = (STATS.format(event["site"], day), f"{event['kind']}:{event['campaign']}:{event['lang']}")
+        counts[field] = counts.get(field, 0) + 1
+    for (stats, name), count in counts.items():
+        pipe.hincrby(stats, name, count)
+    for stats in {stats for stats, _ in counts}:
+        pipe.expire(stats, STATS_TTL)
+
+
 def replay_event(client, event: dict) -> None:
     """Write a spooled event to Redis."""
     with client.pipeline(transaction=False) as pipe:
@@ -102,8 +116,7 @@ class EventBuffer:
 
         try:
             with self.client.pipeline(transaction=False) as pipe:
-                for event in batch:
-                    add_to(pipe, event)
+                add_batch_to(pipe, batch)
                 pipe.execute()
         except DOWN_ERRORS as error:
             log.warning("%d event(s) spooled: Redis unreachable (%s)", len(batch), type(error).__name__)
