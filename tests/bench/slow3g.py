@@ -77,8 +77,14 @@ class FasLike(BaseHTTPRequestHandler):
     """Serves the stand-in page, gzipped when the client accepts it (nginx's default for text/html)."""
 
     page = b""
+    protocol_version = "HTTP/1.1"  # keep-alive, as nginx answers
 
     def do_GET(self):  # noqa: N802 (http.server's naming)
+        if self.path != "/":  # the browser's favicon request: nginx would answer 404 too
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         body = self.page
         self.send_response(200)
         self.send_header("Content-Type", "text/html; charset=utf-8")
