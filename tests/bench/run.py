@@ -23,7 +23,9 @@ Targets (TARGETS; add one with a name, a request list and a check):
   status      GET  /status/<number>    one HGETALL
   connect     POST /p/<token>/connect  session load, grant count, 303 to the router (the 303 is the point)
 
-Scenarios (SCENARIOS; ``--scenario``) say what the registry holds; "demo" is the 2,303 sites.
+Scenarios (SCENARIOS; ``--scenario``) say what the registry holds: "demo" is the 2,303 sites,
+"sites100k" adds synthetic MikroTik sites up to 100,000 (arrivals then sample 4,096 of them).
+``--only landing`` times the floor and the named targets only.
 
 Prints, per target: req/s median (min-max over passes), its ratio to the floor of the same
 pass (median, min-max), p50 and p99 of the median pass, and the issue's targets: every page
@@ -155,6 +157,7 @@ def complaint_body(stamp: str) -> str:
 def arrival_bodies(sites_csv: str, count: int) -> list[str]:
     """MikroTik arrivals spread over every MikroTik site of the registry, each from its own device."""
     gateways = [row.split(",")[-1] for row in sites_csv.splitlines()[1:] if row.split(",")[-2] == "mikrotik"]
+    random.Random(count).shuffle(gateways)  # a large registry: a sample of all its sites, not its first rows
     bodies = []
     for n in range(count):
         mac = f"02:00:00:{n >> 16 & 255:02X}:{n >> 8 & 255:02X}:{n & 255:02X}"
@@ -217,12 +220,28 @@ def seed_demo(client: redis.Redis) -> str:
     return text
 
 
+def seed_many(count: int) -> Callable[[redis.Redis], str]:
+    """The demo sites plus synthetic MikroTik ones (copies of demo rows, own ids), *count* in all."""
+    def seed(client: redis.Redis) -> str:
+        lines = DEMO_CSV.read_text(encoding="utf-8").splitlines()
+        header, rows = lines[0], lines[1:]
+        extra = []
+        for n in range(count - len(rows)):
+            fields = rows[n % len(rows)].split(",")
+            fields[0], fields[-2], fields[-1] = f"BALI-S{n:06d}", "mikrotik", f"hs-synth-{n:06d}"
+            extra.append(",".join(fields))
+        text = "\n".join([header, *rows, *extra]) + "\n"
+        import_sites(client, parse_csv(text))
+        return text
+    return seed
+
+
 #: What the registry holds for a run: name -> seed(client) returning the sites CSV it loaded.
-SCENARIOS: dict[str, Callable[[redis.Redis], str]] = {"demo": seed_demo}
+SCENARIOS: dict[str, Callable[[redis.Redis], str]] = {"demo": seed_demo, "sites100k": seed_many(100_000)}
 
 
 def bench(worker_class: str, *, scenario: str, passes: int, seconds: int, connections: int,
-          sessions: int) -> dict[str, list[dict]]:
+          sessions: int, only: frozenset = frozenset()) -> dict[str, list[dict]]:
     """Run every target *passes* times, rotated; return the wrk results per target."""
     work = Path(tempfile.mkdtemp(prefix="portal-bench-"))
     store = EmbeddedRedis(work / "redis").start()
@@ -245,7 +264,7 @@ def bench(worker_class: str, *, scenario: str, passes: int, seconds: int, connec
         # Enough new complaints for every run of the complaint row at a generous rate.
         journey = open_journey(portal.url, sites_csv, sessions=sessions,
                                complaints=(passes + 1) * seconds * 1200 + 5000)
-        targets = targets_for(journey)
+        targets = [t for t in targets_for(journey) if not only or t.name in only or t.name == "floor"]
         script = work / "bench.lua"
         script.write_text(LUA)
         bases = {"portal": portal.url, "floor": floor.url}
@@ -329,13 +348,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--sessions", type=int, default=400, help="distinct sessions for the session pages")
+    parser.add_argument("--only", default="", help="comma-separated targets to time (the floor always runs)")
     args = parser.parse_args(argv)
     if not shutil.which("wrk"):
         print("make bench needs wrk: apt-get install --no-install-recommends wrk", file=sys.stderr)
         return 2
     for worker_class in args.classes.split(","):
         results = bench(worker_class, scenario=args.scenario, passes=args.passes, seconds=args.seconds,
-                        connections=args.connections, sessions=args.sessions)
+                        connections=args.connections, sessions=args.sessions,
+                        only=frozenset(filter(None, args.only.split(","))))
         report(worker_class, summarize(results), passes=args.passes, seconds=args.seconds,
                connections=args.connections, scenario=args.scenario)
     return 0
