@@ -24,7 +24,7 @@ class Defaults:
     PROVINCE = "51"              # Kemendagri code; names the complaint stream's hash tag
     PUBLIC_URL = "http://127.0.0.1:8080"  # how residents reach the portal (RFC 8908 URLs)
     PROXY_COUNT = 0              # reverse proxies in front of gunicorn (nginx: 1)
-    VAR_DIR = "var"              # spool and embedded Redis data
+    VAR_DIR = "var"              # spool, complaint journal and embedded Redis data
 
     # Resident journey.
     SESSION_TTL = 900            # seconds a portal session lives
