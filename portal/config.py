@@ -13,6 +13,7 @@ class Defaults:
     REDIS_POOL_SIZE = 32
     REDIS_TIMEOUT = 0.5          # seconds per command; the page falls back after this
     REDIS_RETRY_AFTER = 5.0      # seconds the circuit stays open after a Redis failure
+    EVENT_FLUSH_SECONDS = 1.0    # impressions/grants/complaint counts are written in batches this often (0: at once)
 
     # Secrets (environment only).
     SECRET_KEY = ""              # signs form timestamps and fallback session tokens
@@ -23,7 +24,7 @@ class Defaults:
     PROVINCE = "51"              # Kemendagri code; names the complaint stream's hash tag
     PUBLIC_URL = "http://127.0.0.1:8080"  # how residents reach the portal (RFC 8908 URLs)
     PROXY_COUNT = 0              # reverse proxies in front of gunicorn (nginx: 1)
-    VAR_DIR = "var"              # spool and embedded Redis data
+    VAR_DIR = "var"              # spool, complaint journal and embedded Redis data
 
     # Resident journey.
     SESSION_TTL = 900            # seconds a portal session lives

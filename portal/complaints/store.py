@@ -117,6 +117,15 @@ class StoredComplaint:
                    held_reason=data.get("held_reason", ""), contact_index=data.get("contact_index", ""))
 
 
+def script(client: redis.Redis, source: str):
+    """*source* as a redis-py Script of *client*: EVALSHA, loaded again only after a Redis restart."""
+    scripts = client.__dict__.setdefault("_portal_scripts", {})
+    found = scripts.get(source)
+    if found is None:
+        found = scripts[source] = client.register_script(source)
+    return found
+
+
 def write(client: redis.Redis, province: str, complaint: StoredComplaint) -> bool:
     """Store the record and queue it for delivery (or for review, if held); False if it was already stored."""
     tracking = complaint.plain["tracking"]
@@ -126,11 +135,11 @@ def write(client: redis.Redis, province: str, complaint: StoredComplaint) -> boo
     index = [contact_key(province, complaint.contact_index)] if complaint.contact_index else []
     try:
         if complaint.held_reason:
-            created = client.eval(_WRITE_HELD, 2 + len(index), record_key(province, tracking), held_key(province),
-                                  *index, tracking, complaint.plain["created_at"], *fields)
+            created = script(client, _WRITE_HELD)(keys=[record_key(province, tracking), held_key(province), *index],
+                                                   args=[tracking, complaint.plain["created_at"], *fields])
         else:
-            created = client.eval(_WRITE, 2 + len(index), record_key(province, tracking), stream_key(province),
-                                  *index, tracking, *fields)
+            created = script(client, _WRITE)(keys=[record_key(province, tracking), stream_key(province), *index],
+                                              args=[tracking, *fields])
     except redis.ResponseError as error:
         raise as_refusal(error) from error  # a refused write is "Redis is down": spool it
     return bool(created)
