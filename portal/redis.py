@@ -12,6 +12,8 @@ import time
 
 import redis
 import redis._parsers.base
+import redis.cluster
+import redis.sentinel
 from flask import Flask, current_app
 from redis.backoff import NoBackoff
 from redis.retry import Retry
@@ -43,32 +45,98 @@ class Breaker:
         self._open_until = 0.0
 
 
-def connect(url: str, *, pool_size: int = 32, timeout: float = 0.5) -> redis.Redis:
-    """Return a client on a blocking pool (redis-py's default pool raises when full)."""
-    pool = redis.BlockingConnectionPool.from_url(
-        url,
-        max_connections=pool_size,
-        timeout=timeout * 4,
+class _BlockingSentinelPool(redis.sentinel.SentinelConnectionPool, redis.BlockingConnectionPool):
+    """Sentinel's pool (finds the current primary) that waits for a free connection instead of raising."""
+
+
+CLUSTER_SCHEME = "redis+cluster://"
+
+
+def parse_sentinels(text: str) -> list[tuple[str, int]]:
+    """``host:port,host:port`` as redis-py's Sentinel wants it; ValueError on a malformed entry."""
+    hosts = []
+    for item in filter(None, (part.strip() for part in (text or "").split(","))):
+        host, sep, port = item.rpartition(":")
+        if not sep or not host or not port.isdigit():
+            raise ValueError(f"PORTAL_REDIS_SENTINELS: {item!r} is not host:port")
+        hosts.append((host.strip("[]"), int(port)))
+    return hosts
+
+
+def connect(url: str, *, pool_size: int = 32, timeout: float = 0.5, sentinels: str = "",
+            service: str = "portal", sentinel_password: str = "", connect_timeout: float | None = None):
+    """The one factory of Redis clients (web, worker, CLI, RADIUS API).
+
+    - *sentinels* set: a client of the current primary of *service*, found through Sentinel
+      (password and db from *url* if it has them; its host is ignored);
+    - *url* ``redis+cluster://host:port``: a Redis Cluster client (``RedisCluster``);
+    - otherwise one server at *url* (``redis://``, ``rediss://``, ``unix://``).
+
+    Pools block up to ``4 × timeout`` for a free connection: redis-py's default pool raises when full.
+    """
+    common = dict(
         socket_timeout=timeout,
-        socket_connect_timeout=timeout,
+        socket_connect_timeout=connect_timeout or timeout,
         health_check_interval=30,
-        # One immediate retry on a broken connection: after a Redis restart every pooled
-        # connection is stale, and each would otherwise fail once and re-open the breaker.
+        # One immediate retry on a broken connection: after a Redis restart (or a failover)
+        # every pooled connection is stale, and each would otherwise fail once and re-open the breaker.
         retry=Retry(NoBackoff(), 1),
         retry_on_error=[redis.ConnectionError],
     )
+    if sentinels:
+        options = _url_options(url)
+        sentinel = redis.sentinel.Sentinel(
+            parse_sentinels(sentinels), min_other_sentinels=0,
+            sentinel_kwargs={"socket_timeout": timeout, "socket_connect_timeout": connect_timeout or timeout,
+                             **({"password": sentinel_password} if sentinel_password else {})})
+        return sentinel.master_for(service, connection_pool_class=_BlockingSentinelPool,
+                                   max_connections=pool_size, timeout=timeout * 4, **options, **common)
+    if url.startswith(CLUSTER_SCHEME):
+        return redis.cluster.RedisCluster.from_url(
+            "redis://" + url[len(CLUSTER_SCHEME):], max_connections=pool_size,
+            socket_timeout=common["socket_timeout"], socket_connect_timeout=common["socket_connect_timeout"],
+            health_check_interval=30)
+    pool = redis.BlockingConnectionPool.from_url(url, max_connections=pool_size, timeout=timeout * 4, **common)
     return redis.Redis(connection_pool=pool)
 
 
-def init_app(app: Flask) -> None:
-    """Attach a client and a breaker for ``REDIS_URL`` to *app*."""
-    url = app.config["REDIS_URL"]
+def _url_options(url: str) -> dict:
+    """Password, user and db from a ``redis://`` URL, for the primary's connections under Sentinel."""
     if not url:
+        return {}
+    parsed = redis.connection.parse_url(url)
+    return {key: parsed[key] for key in ("username", "password", "db") if parsed.get(key) is not None}
+
+
+def is_cluster(client) -> bool:
+    """True for a Redis Cluster client."""
+    return hasattr(client, "get_node_from_key")
+
+
+def disconnect(client) -> None:
+    """Drop a client's pooled connections (every node's, on a cluster)."""
+    if is_cluster(client):
+        for node in client.get_nodes():
+            if node.redis_connection is not None:
+                node.redis_connection.connection_pool.disconnect()
+    else:
+        client.connection_pool.disconnect()
+
+
+def client_for(config, *, timeout: float | None = None, pool_size: int | None = None):
+    """A client from an app's config (``REDIS_URL``, ``REDIS_SENTINELS``…); *timeout* overrides the web's."""
+    return connect(config["REDIS_URL"], pool_size=pool_size or config["REDIS_POOL_SIZE"],
+                   timeout=timeout or config["REDIS_TIMEOUT"],
+                   connect_timeout=config["REDIS_TIMEOUT"] * 4 if timeout else None,
+                   sentinels=config.get("REDIS_SENTINELS", ""), service=config.get("REDIS_SERVICE", "portal"),
+                   sentinel_password=config.get("REDIS_SENTINEL_PASSWORD", ""))
+
+
+def init_app(app: Flask) -> None:
+    """Attach a client and a breaker for ``REDIS_URL`` (or ``REDIS_SENTINELS``) to *app*."""
+    if not app.config["REDIS_URL"] and not app.config.get("REDIS_SENTINELS"):
         raise RuntimeError("PORTAL_REDIS_URL is not set: use `make run` for the embedded Redis")
-    app.extensions[EXTENSION] = (
-        connect(url, pool_size=app.config["REDIS_POOL_SIZE"], timeout=app.config["REDIS_TIMEOUT"]),
-        Breaker(app.config["REDIS_RETRY_AFTER"]),
-    )
+    app.extensions[EXTENSION] = (client_for(app.config), Breaker(app.config["REDIS_RETRY_AFTER"]))
 
 
 def get_redis() -> redis.Redis:
@@ -91,7 +159,7 @@ def report_failure() -> None:
     # those would keep the breaker open for as long as requests keep coming.
     if not breaker.open:
         breaker.trip()
-        client.connection_pool.disconnect()
+        disconnect(client)
 
 
 def report_success() -> None:
