@@ -171,6 +171,14 @@ class WriteRefusedError(redis.ResponseError):
     """Redis is up but refuses writes for now: ``MISCONF`` (disk full, AOF failing) or ``NOREPLICAS``."""
 
 
+class NotReplicatedError(WriteRefusedError):
+    """The primary took a write but fewer replicas than required confirmed it (WAIT) in time."""
+
+    def __init__(self, message: str, *, created: bool = False):
+        super().__init__(message)
+        self.created = created
+
+
 # redis-py has classes for READONLY, OOM, LOADING and MASTERDOWN but none for these two; its
 # parsers look an error's first word up in this table, so registering them types the reply.
 for _prefix in ("MISCONF", "NOREPLICAS"):

@@ -18,7 +18,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from .. import events, limits
 from ..crypto import get_crypto
-from ..redis import DOWN_ERRORS, get_redis, raw_client, report_failure, report_success
+from ..redis import DOWN_ERRORS, NotReplicatedError, get_redis, raw_client, report_failure, report_success
 from ..tracking import ALPHABET, check_symbol
 from . import store
 
@@ -120,9 +120,11 @@ def save(complaint: store.StoredComplaint) -> str:
     event = events.make_event(kind, site_id=complaint.plain["site_id"],
                               campaign=complaint.plain["campaign"], lang=complaint.plain["lang"],
                               device=complaint.plain["device"])
+    replicas = {"replicas": current_app.config["REDIS_MIN_REPLICAS"],
+                "wait_timeout": current_app.config["REDIS_WAIT_TIMEOUT"]}
     try:
         client = get_redis()
-        created = store.write(client, province, complaint)
+        created = store.write(client, province, complaint, **replicas)
         if created:
             events.replay_event(client, event)
         report_success()
@@ -133,6 +135,11 @@ def save(complaint: store.StoredComplaint) -> str:
             log.info("complaint %s stored (site %s)", complaint.plain["tracking"], complaint.plain["site_id"])
         _replay_if_pending()
         return "redis"
+    except NotReplicatedError as error:
+        # On the primary but on no replica yet: a failover now could lose it, so the receipt
+        # rests on the spool too. The replay finds the record (no second stream entry) or,
+        # if the failover lost it, writes it again. Redis answered: the breaker stays closed.
+        reason = f"not replicated ({error})"
     except DOWN_ERRORS as error:
         report_failure()
         reason = type(error).__name__
@@ -157,7 +164,10 @@ def replay_spool() -> int:
     client = raw_client()
     province = current_app.config["PROVINCE"]
     spool = current_app.extensions["portal_spool"]
+    replicas = {"replicas": current_app.config["REDIS_MIN_REPLICAS"],
+                "wait_timeout": current_app.config["REDIS_WAIT_TIMEOUT"]}
+    # The spool line goes only once a replica has the complaint too (NotReplicatedError stops the replay).
     return spool.replay({
-        "complaint": lambda data: store.write(client, province, store.StoredComplaint.from_spool(data)),
+        "complaint": lambda data: store.write(client, province, store.StoredComplaint.from_spool(data), **replicas),
         "event": lambda data: events.replay_event(client, data),
     })
