@@ -50,6 +50,7 @@ class _BlockingSentinelPool(redis.sentinel.SentinelConnectionPool, redis.Blockin
 
 
 CLUSTER_SCHEME = "redis+cluster://"
+CLIENT_NAME = "portal"
 
 
 def parse_sentinels(text: str) -> list[tuple[str, int]]:
@@ -75,6 +76,7 @@ def connect(url: str, *, pool_size: int = 32, timeout: float = 0.5, sentinels: s
     Pools block up to ``4 × timeout`` for a free connection: redis-py's default pool raises when full.
     """
     common = dict(
+        client_name=CLIENT_NAME,  # CLIENT LIST (and the cluster pass's MONITOR check) tell the portal's connections apart
         socket_timeout=timeout,
         socket_connect_timeout=connect_timeout or timeout,
         health_check_interval=30,
@@ -95,7 +97,7 @@ def connect(url: str, *, pool_size: int = 32, timeout: float = 0.5, sentinels: s
         return redis.cluster.RedisCluster.from_url(
             "redis://" + url[len(CLUSTER_SCHEME):], max_connections=pool_size,
             socket_timeout=common["socket_timeout"], socket_connect_timeout=common["socket_connect_timeout"],
-            health_check_interval=30)
+            health_check_interval=30, client_name=CLIENT_NAME)
     pool = redis.BlockingConnectionPool.from_url(url, max_connections=pool_size, timeout=timeout * 4, **common)
     return redis.Redis(connection_pool=pool)
 

@@ -28,24 +28,47 @@ BALI-0003,Wantilan Desa Adat Banjar Tengah,desa_adat,51.01,Kabupaten Jembrana,51
 """
 
 
+#: The cluster pass (.ci/run): the shared server is a 3-primary Redis Cluster (tests/cluster.py).
+CLUSTER = bool(os.environ.get("PORTAL_TEST_REDIS_CLUSTER"))
+
+
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory):
-    """A real redis-server on a unix socket, AOF on, for the whole session."""
-    server = EmbeddedRedis(tmp_path_factory.mktemp("redis"), binary=os.environ.get("PORTAL_TEST_REDIS_BINARY"))
+    """A real redis-server on a unix socket, AOF on, for the whole session (a cluster in the cluster pass)."""
+    binary = os.environ.get("PORTAL_TEST_REDIS_BINARY")
+    if CLUSTER:
+        from tests.cluster import LocalCluster
+
+        server = LocalCluster(tmp_path_factory.mktemp("cluster"), binary=binary)
+    else:
+        server = EmbeddedRedis(tmp_path_factory.mktemp("redis"), binary=binary)
     server.start()
     yield server
     server.stop()
 
 
+def client_for_url(url: str):
+    """A plain client on *url* (``RedisCluster`` for ``redis+cluster://``)."""
+    import redis as redis_py
+    from portal.redis import CLUSTER_SCHEME
+
+    if url.startswith(CLUSTER_SCHEME):
+        return redis_py.cluster.RedisCluster.from_url("redis://" + url[len(CLUSTER_SCHEME):])
+    return redis_py.Redis.from_url(url)
+
+
 @pytest.fixture
 def redis(redis_server):
     """A client on the test server, emptied before each test."""
-    import redis as redis_py
-
-    client = redis_py.Redis.from_url(redis_server.url)
+    client = client_for_url(redis_server.url)
     client.flushall()
     yield client
     client.close()
+    # No request path may walk the keyspace (KEYS, SCAN): on a cluster that is every node.
+    seen = getattr(redis_server, "keyspace_wide", None)
+    if seen:
+        found, seen[:] = list(seen), []
+        pytest.fail(f"keyspace-wide commands sent: {found[:5]}")
 
 
 def make_config(redis_url: str, var_dir: Path, **overrides) -> dict:
