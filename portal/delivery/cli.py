@@ -5,6 +5,7 @@ Nothing here prints a name, a contact or complaint text.
 from __future__ import annotations
 
 import json
+import os
 import socket
 from datetime import datetime, timedelta, timezone
 
@@ -49,7 +50,8 @@ def build_forwarder(app, consumer: str):
     return Forwarder(connection=connection, crypto=get_crypto(), settings=config, province=app.config["PROVINCE"],
                      consumer=consumer, public_url=app.config["PUBLIC_URL"],
                      retention_days=app.config["RETENTION_DAYS"], replay=replay_spool,
-                     spool_pending=app.extensions["portal_spool"].pending)
+                     spool_pending=app.extensions["portal_spool"].pending,
+                     alive_file=os.path.join(app.config["VAR_DIR"], "worker.alive"))
 
 
 @click.command("deliver")
