@@ -94,12 +94,48 @@ def connect(url: str, *, pool_size: int = 32, timeout: float = 0.5, sentinels: s
         return sentinel.master_for(service, connection_pool_class=_BlockingSentinelPool,
                                    max_connections=pool_size, timeout=timeout * 4, **options, **common)
     if url.startswith(CLUSTER_SCHEME):
-        return redis.cluster.RedisCluster.from_url(
+        return _PortalCluster.from_url(
             "redis://" + url[len(CLUSTER_SCHEME):], max_connections=pool_size,
             socket_timeout=common["socket_timeout"], socket_connect_timeout=common["socket_connect_timeout"],
             health_check_interval=30, client_name=CLIENT_NAME)
     pool = redis.BlockingConnectionPool.from_url(url, max_connections=pool_size, timeout=timeout * 4, **common)
     return redis.Redis(connection_pool=pool)
+
+
+class _PortalCluster(redis.cluster.RedisCluster):
+    """``RedisCluster`` whose "no node reachable" is a ConnectionError, as a dead single server's is.
+
+    redis-py raises a bare ``RedisClusterException`` when it cannot reach any node; that class
+    also covers client-side mistakes (keys of one transaction in several slots), which must
+    stay loud, so only the unreachable case is retyped.
+    """
+
+    def execute_command(self, *args, **kwargs):
+        with _unreachable_as_connection_error():
+            return super().execute_command(*args, **kwargs)
+
+    def pipeline(self, *args, **kwargs):
+        pipe = super().pipeline(*args, **kwargs)
+        execute = pipe.execute
+
+        def guarded(*a, **k):
+            with _unreachable_as_connection_error():
+                return execute(*a, **k)
+
+        pipe.execute = guarded
+        return pipe
+
+
+class _unreachable_as_connection_error:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, error, traceback):
+        if (kind is not None and issubclass(kind, redis.exceptions.RedisClusterException)
+                and not issubclass(kind, redis.exceptions.CrossSlotTransactionError)
+                and "cannot be connected" in str(error)):
+            raise redis.ConnectionError(str(error)) from error
+        return False
 
 
 def _url_options(url: str) -> dict:
@@ -205,4 +241,4 @@ def as_refusal(error: redis.ResponseError) -> Exception:
 #: take their fail-open path for all of them, as for a dead server.
 DOWN_ERRORS = (redis.ConnectionError, redis.TimeoutError, RedisUnavailable, OSError,
                redis.exceptions.ReadOnlyError, redis.exceptions.OutOfMemoryError,
-               redis.exceptions.MasterDownError, WriteRefusedError)
+               redis.exceptions.MasterDownError, redis.exceptions.ClusterDownError, WriteRefusedError)
