@@ -3,7 +3,9 @@
 - Redis memory per 100,000 sessions: ``used_memory`` before and after storing 100,000 sessions
   the way an arrival does (portal.sessions.save: sealed JSON under ``portal:sess:<id>``, TTL),
   on a scratch Redis.
-- Requests per node: the resident journey (arrival, form, complaint, grant) from PHONES threads
+- Requests per node (wrk): arrivals (POST /hotspot/mikrotik: site lookup, session write, landing
+  page) through nginx to one node, 2 threads × 50 connections, 10 s after a 3 s warm-up.
+- Requests per node (phones): the resident journey (arrival, form, complaint, grant) from PHONES threads
   without pauses for SECONDS, through nginx to ONE portal node (gunicorn, 2 workers × 4 threads)
   on Sentinel, load generator on the same cores. Journey requests, so Redis writes and an fsync'd
   complaint are in the mix.
@@ -86,6 +88,36 @@ def node_rate(phones: int = 16, seconds: float = 20.0) -> tuple[float, int, int]
         run.receiver.stop()
 
 
+def wrk_landing(seconds: int = 10) -> str:
+    """wrk (2 threads, 50 connections) on the arrival POST through nginx to one node on Sentinel."""
+    import shutil
+    import subprocess
+    from urllib.parse import urlencode
+
+    from portal.ha_local import Layout
+    from tests.conftest import MIKROTIK_ARRIVAL, SITES_CSV
+
+    work = Path(tempfile.mkdtemp(prefix="portal-capacity-"))
+    env = {"PORTAL_REQUEST_LIMIT": "0", "PORTAL_SITE_REQUEST_LIMIT": "0"}
+    layout = Layout(work, nodes=1, env=env)
+    script = work / "arrival.lua"
+    body = urlencode(MIKROTIK_ARRIVAL)
+    script.write_text(f'wrk.method = "POST"\nwrk.body = "{body}"\n'
+                      'wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"\n')
+    try:
+        layout.start(SITES_CSV)
+        check = requests.post(layout.url + "/hotspot/mikrotik", data=MIKROTIK_ARRIVAL, timeout=5)
+        assert check.status_code == 200 and "/connect" in check.text, check.status_code
+        subprocess.run([shutil.which("wrk"), "-t2", "-c50", "-d3s", "-s", str(script), layout.url + "/hotspot/mikrotik"],
+                       capture_output=True, timeout=60)  # warm-up
+        out = subprocess.run([shutil.which("wrk"), "-t2", "-c50", f"-d{seconds}s", "--latency", "-s", str(script),
+                              layout.url + "/hotspot/mikrotik"], capture_output=True, text=True, timeout=120).stdout
+        return out
+    finally:
+        layout.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def _phone(run, number: int, phones: int) -> None:
     index = number
     while not run.stop_load.is_set():
@@ -94,7 +126,7 @@ def _phone(run, number: int, phones: int) -> None:
 
 
 def main() -> int:
-    what = sys.argv[1:] or ["sessions", "node"]
+    what = sys.argv[1:] or ["sessions", "node", "wrk"]
     if "sessions" in what:
         used = session_memory()
         print(f"Redis memory per 100,000 sessions: {used / 1e6:.1f} MB ({used / 100_000:.0f} B each)")
@@ -102,6 +134,10 @@ def main() -> int:
         rate, total, failed = node_rate()
         print(f"one node: {rate:.0f} journey requests/s ({total} requests, {failed} failed), "
               f"{os.cpu_count()} shared cores, load generator on the same machine")
+    if "wrk" in what:
+        out = wrk_landing()
+        rate = [line for line in out.splitlines() if "Requests/sec" in line or "99%" in line or "Non-2xx" in line]
+        print("one node, arrivals (landing page, session write) with wrk through nginx: " + "; ".join(r.strip() for r in rate))
     return 0
 
 
