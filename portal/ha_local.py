@@ -99,7 +99,7 @@ class Layout:
     """The processes of ``make ha`` in *work*, on the given (or free) loopback ports."""
 
     def __init__(self, work: Path, *, lb_port: int | None = None, nodes: int = 2, env: dict | None = None,
-                 delivery: dict | None = None, down_after_ms: int = 1000, min_replicas: int = 1):
+                 delivery: dict | None = None, down_after_ms: int = 2000, min_replicas: int = 1):
         self.work = Path(work)
         self.redis_ports = [free_port() for _ in range(3)]
         self.sentinel_ports = [free_port() for _ in range(3)]

@@ -40,6 +40,7 @@ KILL_PRIMARY, KILL_NODE, PRIMARY_BACK, NODE_BACK = (LOAD_SECONDS * f for f in (0
 STARTED = re.compile(r'name="started" value="([^"]+)"')
 FALLBACK = re.compile(r'name="fb" value="([^"]+)"')
 RECEIPT = re.compile(r'id="tracking-number">([^<]+)<')
+EXPIRED = object()
 
 
 class Books:
@@ -52,6 +53,7 @@ class Books:
         self.receipts: set[str] = set()
         self.grants = Counter()                             # "answered" / "unanswered"
         self.fail_open = 0                                  # arrivals served with the session in the token
+        self.expired = 0                                    # pages answered "expired" (session lost): started over
         self.stored_again_at: float | None = None           # first Redis-held session after the kill
 
     def note(self, step: str, ok: bool, what: str = "") -> None:
@@ -90,20 +92,26 @@ class Run:
     # -- a phone --------------------------------------------------------------------------------
 
     def step(self, name: str, call, check) -> object | None:
-        """One request, retried like a resident tapping again; the answer, or None if none came."""
+        """One request, retried like a resident tapping again; the answer, None if none came, or EXPIRED."""
         for _ in range(30):
             try:
                 response = call()
                 ok, what = response.status_code < 500 and bool(check(response)), str(response.status_code)
             except requests.RequestException as error:
                 response, ok, what = None, False, type(error).__name__
+            if response is not None and response.status_code == 410:
+                # "This page has expired": the session was lost (written to the old primary, not yet
+                # on a replica: sessions do not WAIT). An answer, not a failure; the phone starts over.
+                with self.books.lock:
+                    self.books.expired += 1
+                return EXPIRED
             self.books.note(name, ok, what)
             if ok:
                 return response
             time.sleep(0.3)
         return None
 
-    def journey(self, index: int) -> None:
+    def journey(self, index: int, again: int = 3) -> None:
         url = self.layout.url
         mac = "02:%02X:%02X:%02X:%02X:%02X" % (index >> 24 & 255, index >> 16 & 255, index >> 8 & 255, index & 255, 9)
         with requests.Session() as phone:
@@ -121,6 +129,9 @@ class Run:
                 self.books.stored_again_at = time.monotonic()
             form = self.step("form", lambda: phone.get(f"{url}/p/{token}/lapor", timeout=10),
                              lambda r: r.status_code == 200 and STARTED.search(r.text))
+            if form is EXPIRED and again:
+                return self.journey(index, again - 1)  # the resident taps the captive page again
+            form = None if form is EXPIRED else form
             if form is not None:
                 fields = {"kind": "pengaduan", "category": "kesehatan", "incident_date": time.strftime("%Y-%m-%d"),
                           "body": f"Keluhan nomor {index}: puskesmas tutup lebih awal dari jadwal.",
@@ -132,13 +143,13 @@ class Run:
                     fields["fb"] = fallback.group(1)
                 receipt = self.step("complaint", lambda: phone.post(f"{url}/p/{token}/lapor", data=fields, timeout=10),
                                     lambda r: r.status_code == 200 and RECEIPT.search(r.text))
-                if receipt is not None:
+                if receipt is not None and receipt is not EXPIRED:
                     with self.books.lock:
                         self.books.receipts.add(RECEIPT.search(receipt.text).group(1).replace("-", ""))
             grant = self.step("grant", lambda: phone.post(f"{url}/p/{token}/connect", data={"fb": fields.get("fb", "")}
                                                           if form is not None else {}, timeout=10, allow_redirects=False),
                               lambda r: r.status_code in (200, 303))
-            self.books.grants["answered" if grant is not None else "unanswered"] += 1
+            self.books.grants["answered" if grant is not None else "unanswered"] += 1  # "expired" is an answer
 
     def phone(self, number: int) -> None:
         index = number
@@ -195,7 +206,8 @@ def report(run: Run) -> bool:
     print(f"  requests: {len(books.requests)} through nginx, {len(failed)} failed and retried by the phone "
           f"({', '.join(f'{k} {w}: {v}' for (k, w), v in sorted(books.failures.items())) or 'none'}); "
           f"{len(in_window)} of them within 10 s after the new primary")
-    print(f"  arrivals served fail-open (session in the token): {books.fail_open}")
+    print(f"  arrivals served fail-open (session in the token): {books.fail_open}; pages answered "
+          f"'expired' (session lost with the old primary; the phone started over): {books.expired}")
     if run.new_primary_at:
         print(f"  failover time: {run.new_primary_at - run.killed_at:.1f} s to a new primary (Sentinel)"
               + (f", {books.stored_again_at - run.killed_at:.1f} s to the first session stored in Redis again"
