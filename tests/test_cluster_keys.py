@@ -91,3 +91,16 @@ def test_an_unreachable_cluster_is_redis_down_for_the_portal(cluster):
         with client.pipeline(transaction=False) as pipe:
             pipe.get("k")
             pipe.execute()
+
+
+def test_wait_goes_to_the_primary_of_the_complaint_s_slot(cluster):
+    from portal.redis import NotReplicatedError
+
+    client = connect(cluster.url, timeout=2)
+    complaint = store.StoredComplaint(plain={"tracking": "WAIT1234X", "created_at": "1.0"}, sealed_text="x")
+    # These primaries have no replica: the WAIT on the record's node confirms none.
+    with pytest.raises(NotReplicatedError) as refused:
+        store.write(client, "51", complaint, replicas=1, wait_timeout=0.05)
+    assert refused.value.created is True
+    assert store.read(client, "51", "WAIT1234X")["status"] == "received"
+    assert cluster.problems() == []
