@@ -7,7 +7,7 @@ gateway sent into an :class:`Arrival`, and a portal session into a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Mapping, Protocol
+from typing import ClassVar, Mapping, Protocol
 
 
 class HookError(Exception):
@@ -191,8 +191,3 @@ class HotspotHook(Protocol):
     # Only when ``supports_deauth`` is True:
     def deauthorize(self, arrival: Arrival, settings: SiteSettings) -> None:
         """End the grant of the arrival's client on the controller."""
-
-
-def as_dict(value: Any) -> dict:
-    """Return a plain dict of a mapping field, for JSON serialisation."""
-    return dict(value or {})

@@ -138,11 +138,16 @@ class OmadaClient:
             if response.status_code != 200 or data is None:
                 raise server_error(WHAT, f"{self.api}/extPortal/auth", response)
             if data.get("errorCode") != 0:
-                raise ControllerRejectedError(
-                    f"{WHAT} at {self.host} refused extPortal/auth (errorCode {data.get('errorCode')}: "
-                    f"{data.get('msg', '')}): check that the SSID's portal is 'External Portal Server' "
-                    f"and the operator manages site {body.get('site')!r}",
-                    http_code=200, vendor_text=response.text)
+                raise _rejected(self.host, "extPortal/auth", response, data,
+                                "check that the SSID's portal is 'External Portal Server' "
+                                f"and the operator manages site {body.get('site')!r}")
+
+
+def _rejected(host: str, call: str, response, data: dict, hint: str) -> ControllerRejectedError:
+    """The error for an answer with a non-zero errorCode, with what the operator should check."""
+    return ControllerRejectedError(
+        f"{WHAT} at {host} refused {call} (errorCode {data.get('errorCode')}: {data.get('msg', '')}): {hint}",
+        http_code=200, vendor_text=response.text)
 
 
 class OmadaOpenApi:
@@ -194,10 +199,9 @@ class OmadaOpenApi:
                 if response.status_code != 200 or data is None:
                     raise server_error(WHAT, f"{self.base}/openapi/v1", response)
                 if data.get("errorCode") != 0:
-                    raise ControllerRejectedError(
-                        f"{WHAT} at {self.host} refused the client list (errorCode {data.get('errorCode')}: "
-                        f"{data.get('msg', '')}): check the site option omada_site_id and that the Open API "
-                        f"application may view that site", http_code=200, vendor_text=response.text)
+                    raise _rejected(self.host, "the client list", response, data,
+                                    "check the site option omada_site_id and that the Open API "
+                                    "application may view that site")
                 result = data.get("result") or {}
                 rows = result.get("data") or []
                 for row in rows:

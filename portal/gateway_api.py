@@ -1,7 +1,7 @@
 """What routers (not residents) call: openNDS authmon, WiFiDog auth/ping/portal, heartbeats.
 
-Also the portal side of two resident-journey steps that need Redis, which adapters
-may not touch:
+The portal side of two resident-journey steps that need Redis, which adapters may not
+touch, is in ``gateway_steps.py`` (the resident journey uses it too):
 
 - replay protection: a signed hook names a nonce (:meth:`replay_key`) and the portal
   claims it once with ``SET … NX EX``;
@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import hmac
 import json
 import logging
@@ -31,35 +30,22 @@ import re
 import time
 from urllib.parse import quote
 
-from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
 
 import hotspot_hooks
-from hotspot_hooks import Arrival, Grant, HookError
-from hotspot_hooks.guards import GrantRefusedError
-from hotspot_hooks.coovachilli import RAW_QUERY, REQUEST_URL
-from hotspot_hooks.opennds import PATH_FASKEY, PATH_GATEWAY
+from hotspot_hooks import Grant, HookError
 from hotspot_hooks.urls import normalize_mac
 from hotspot_hooks.wifidog import auth_reply
 
-from . import heartbeat, splash
+from . import gateway_steps, heartbeat, splash, visits
 from .crypto import InvalidToken, get_crypto
 from .errors import render_error
-from .i18n import LANGUAGE_NAMES, LANGUAGES, choose_language
 from .redis import DOWN_ERRORS, get_redis, report_failure
 from .site_secrets import open_secrets
 
 bp = Blueprint("gateway_api", __name__)
 log = logging.getLogger(__name__)
 
-NONCE = "portal:nonce:{}:{}"
-REPLAY_TTL = 86400            # a nonce is refused again for a day
-AUTHMON_QUEUE = "portal:authmon:{}:{}"   # site id, gatewayhash
-AUTHMON_ACK = "portal:authmon:ack:{}"
-AUTHMON_TTL = 600             # an entry the router has not fetched by then is dropped
-WIFIDOG_TOKEN = "portal:wifidog:tok:{}"
-WIFIDOG_GRACE = 300           # seconds to reach the gateway's /wifidog/auth after the grant
-WAIT_REFRESH = 2              # seconds between checks on the "wait a moment" page
-WAIT_TRIES = 30
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _TIME = re.compile(r"^[0-9]{9,11}$")
 _AUTHMON_KEY = re.compile(r"^[A-Za-z0-9_\-]{16,128}$")
@@ -69,124 +55,32 @@ def _text(body: str, status: int = 200):
     return body, status, {"Content-Type": "text/plain; charset=utf-8", "Cache-Control": "no-store"}
 
 
-def _digest(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()[:32]
-
-
-# --- the resident journey's Redis steps ---------------------------------------------------------
-
-def request_fields() -> dict:
-    """The raw request as signed hooks verify it (CoovaChilli's md covers the exact query).
-
-    On an openNDS FAS path naming a site, also that site's faskey and gateway name, so an
-    arrival encrypted under the site's own faskey decrypts before the site is known.
-    Always set, so that a client cannot supply them.
-    """
-    fields = {RAW_QUERY: request.query_string.decode("latin-1"), REQUEST_URL: request.base_url,
-              PATH_FASKEY: "", PATH_GATEWAY: ""}
-    site_id = (request.view_args or {}).get("site_id", "")
-    if request.endpoint in ("gateway_api.opennds_site_path", "gateway_api.opennds_site") and site_id:
-        site = splash.site_cache().get(splash.redis_or_none(), site_id)
-        faskey = str(open_secrets(get_crypto(), site).get("faskey", "")) if site else ""
-        if faskey and site.gateway_vendor == "opennds":
-            fields.update({PATH_FASKEY: faskey, PATH_GATEWAY: site.gateway_id})
-    return fields
-
-
-def claim_nonce(vendor: str, hook, arrived: Arrival) -> bool:
-    """Return False if the arrival's nonce was seen before (a replay); True otherwise."""
-    nonce = hook.replay_key(arrived) if hook.signed else ""
-    if not nonce:
-        return True
-    try:
-        return bool(get_redis().set(NONCE.format(vendor, _digest(nonce)), "1", nx=True, ex=REPLAY_TTL))
-    except DOWN_ERRORS:
-        report_failure()
-        log.warning("replay check skipped for a %s arrival: Redis is unavailable", vendor)
-        return True
-
-
-def render_outcome(arrived: Arrival, site):
-    """Show what the gateway reported (CoovaChilli res=success/already/logoff/failed)."""
-    outcome = arrived.extra["outcome"]
-    retry_url = ""
-    if outcome == "failed":
-        # chilli sent a fresh challenge with the failure: a new session can log in again.
-        retry_url = url_for("splash.landing", token=splash.open_session(arrived, site).token)
-    return render_template("splash/gateway_outcome.html", outcome=outcome, retry_url=retry_url,
-                           continue_url=arrived.original_url, **_page(site))
-
-
-def hand_over(session, grant: Grant, minutes: int) -> Grant:
-    """Record what the router will ask about for a ``"gateway"`` grant; other grants pass."""
-    if grant.kind != "gateway":
-        return grant
-    protocol = grant.fields.get("protocol")
-    try:
-        client = get_redis()
-        if protocol == "authmon":
-            if not session.site_id:
-                # Only a registered site's router can poll (with its key): nobody would fetch this.
-                raise GrantRefusedError("authmon grant for an unregistered openNDS gateway", reason="not_registered")
-            queue = AUTHMON_QUEUE.format(session.site_id, grant.fields["queue"])
-            with client.pipeline(transaction=False) as pipe:
-                pipe.hset(queue, grant.fields["id"], f"{time.time():.0f} {grant.fields['entry']}")
-                pipe.expire(queue, AUTHMON_TTL)
-                pipe.execute()
-        elif protocol == "wifidog":
-            record = {"site": session.site_id, "gw": session.arrival.gateway_id.lower(),
-                      "device": session.device, "until": time.time() + minutes * 60 + WIFIDOG_GRACE}
-            client.set(WIFIDOG_TOKEN.format(_digest(grant.fields["token"])), json.dumps(record),
-                       ex=minutes * 60 + WIFIDOG_GRACE)
-        else:
-            raise HookError(f"unknown gateway grant protocol {protocol!r}")
-    except DOWN_ERRORS as error:
-        report_failure()
-        raise HookError("Redis is unavailable: the gateway could not be told about the grant") from error
-    return grant
-
-
-def render_handed_over(session, site, grant: Grant):
-    """Send the browser on after a ``"gateway"`` grant: to the gateway, or to the wait page."""
-    if grant.fields.get("protocol") == "wifidog":
-        return redirect(grant.url, code=303)
-    return render_template("splash/gateway_wait.html", refresh=WAIT_REFRESH,
-                           wait_url=url_for("gateway_api.wait", token=session.token, n=1),
-                           **splash.page_context(session, site))
-
-
 @bp.get("/p/<token>/wait")
 def wait(token: str):
     """Until the router has fetched the authorization, ask the browser to check again."""
-    session, error = splash.load_session_or_expired(token)
+    session, error = visits.load_session_or_expired(token)
     if error:
         return error
-    site = splash.site_of(session)
+    site = visits.site_of(session)
     retry = url_for("splash.landing", token=session.token)
     try:
-        grant = hotspot_hooks.get_hook(session.arrival.vendor).authorize(session.arrival, splash.site_settings(site))
+        grant = hotspot_hooks.get_hook(session.arrival.vendor).authorize(session.arrival, visits.site_settings(site))
         if grant.kind != "gateway" or grant.fields.get("protocol") != "authmon":
             return redirect(retry, code=303)
         client = get_redis()
-        if client.exists(AUTHMON_ACK.format(grant.fields["id"])):
+        if client.exists(gateway_steps.AUTHMON_ACK.format(grant.fields["id"])):
             return render_template("splash/online.html", grant=Grant(kind="done", url=session.arrival.original_url),
-                                   **splash.page_context(session, site))
-        pending = client.hexists(AUTHMON_QUEUE.format(session.site_id, grant.fields["queue"]), grant.fields["id"])
+                                   **visits.page_context(session, site))
+        pending = client.hexists(gateway_steps.AUTHMON_QUEUE.format(session.site_id, grant.fields["queue"]), grant.fields["id"])
     except (HookError, *DOWN_ERRORS):
         pending = False
     tries = request.args.get("n", type=int) or 1
-    if pending and tries < WAIT_TRIES:
-        return render_template("splash/gateway_wait.html", refresh=WAIT_REFRESH,
+    if pending and tries < gateway_steps.WAIT_TRIES:
+        return render_template("splash/gateway_wait.html", refresh=gateway_steps.WAIT_REFRESH,
                                wait_url=url_for("gateway_api.wait", token=session.token, n=tries + 1),
-                               **splash.page_context(session, site))
+                               **visits.page_context(session, site))
     log.warning("authmon grant at site %s was not fetched by the router", session.site_id or "unknown")
     return render_error("errors/grant_failed.html", 504, visit=session, retry_url=retry)
-
-
-def _page(site) -> dict:
-    if "lang" not in g:
-        g.lang = choose_language(request.args.get("lang"))
-    return {"site": site, "lang": g.lang, "languages": [(c, LANGUAGE_NAMES[c]) for c in LANGUAGES]}
 
 
 # --- openNDS authmon ----------------------------------------------------------------------------
@@ -224,7 +118,7 @@ def _authmon_without_key():
 
 
 def _authmon_key_matches(site_id: str, key: str) -> bool:
-    site = splash.site_cache().get(splash.redis_or_none(), site_id)
+    site = visits.site_cache().get(visits.redis_or_none(), site_id)
     if site is None or site.gateway_vendor != "opennds" or not _AUTHMON_KEY.match(key):
         return False
     expected = str(open_secrets(get_crypto(), site).get("authmon_key", ""))
@@ -255,7 +149,7 @@ def authmon(site_id: str, key: str):
         return _text("ack")  # the payload names clients: neither kept nor logged
     if action not in ("clear", "view", "list"):
         return _text("ERROR: unknown auth_get", 400)
-    queue = AUTHMON_QUEUE.format(site_id, gatewayhash)
+    queue = gateway_steps.AUTHMON_QUEUE.format(site_id, gatewayhash)
     payload = _authmon_payload(request.form.get("payload", "none"))
     try:
         client = get_redis()
@@ -275,11 +169,11 @@ def authmon(site_id: str, key: str):
 
 
 def _fresh_entries(client, queue: str) -> dict[str, str]:
-    """Return rhid -> entry of the queue, dropping entries older than AUTHMON_TTL."""
+    """Return rhid -> entry of the queue, dropping entries older than gateway_steps.AUTHMON_TTL."""
     now, fresh, stale = time.time(), {}, []
     for rhid, value in client.hgetall(queue).items():
         queued, _, entry = value.decode().partition(" ")
-        if now - float(queued) < AUTHMON_TTL:
+        if now - float(queued) < gateway_steps.AUTHMON_TTL:
             fresh[rhid.decode()] = entry
         else:
             stale.append(rhid)
@@ -298,7 +192,7 @@ def _acknowledge(client, queue: str, rhids: list[str]) -> str:
     with client.pipeline(transaction=False) as pipe:
         for rhid, gone in zip(rhids, removed):
             if gone:  # only entries we queued: an ack cannot invent a grant
-                pipe.set(AUTHMON_ACK.format(rhid), "1", ex=AUTHMON_TTL)
+                pipe.set(gateway_steps.AUTHMON_ACK.format(rhid), "1", ex=gateway_steps.AUTHMON_TTL)
         pipe.execute()
     return "ack"
 
@@ -318,7 +212,7 @@ def wifidog_auth():
     token = request.args.get("token", "")
     if not token or len(token) > 256:
         return _text(auth_reply(0))
-    key = WIFIDOG_TOKEN.format(_digest(token))
+    key = gateway_steps.WIFIDOG_TOKEN.format(gateway_steps.digest(token))
     try:
         client = get_redis()
         if stage == "logout":
@@ -344,7 +238,7 @@ def wifidog_auth():
 @bp.get("/wifidog/ping/")
 def wifidog_ping():
     """Answer ``Pong`` and record the heartbeat of the gateway's site."""
-    site = splash.find_site("wifidog", request.args.get("gw_id", "").strip())
+    site = visits.find_site("wifidog", request.args.get("gw_id", "").strip())
     if site is not None:
         _record_heartbeat(site.site_id, heartbeat.clean_load(request.args.get("sys_load")), "wifidog")
     return _text("Pong")
@@ -353,8 +247,8 @@ def wifidog_ping():
 @bp.get("/wifidog/portal/")
 def wifidog_portal():
     """Where the gateway sends the browser after ``Auth: 1``."""
-    site = splash.find_site("wifidog", request.args.get("gw_id", "").strip())
-    return render_template("splash/online.html", grant=Grant(kind="done"), **_page(site))
+    site = visits.find_site("wifidog", request.args.get("gw_id", "").strip())
+    return render_template("splash/online.html", grant=Grant(kind="done"), **gateway_steps.page(site))
 
 
 # --- signed heartbeat ----------------------------------------------------------------------------
@@ -362,9 +256,9 @@ def wifidog_portal():
 @bp.get("/gateway/heartbeat/<site_id>")
 def signed_heartbeat(site_id: str):
     """Record a heartbeat whose HMAC ``sig`` matches the site's ``heartbeat_key``."""
-    site = splash.site_cache().get(splash.redis_or_none(), site_id)
+    site = visits.site_cache().get(visits.redis_or_none(), site_id)
     try:
-        key = splash.site_settings(site).secrets.get("heartbeat_key", "") if site else ""
+        key = visits.site_settings(site).secrets.get("heartbeat_key", "") if site else ""
     except (InvalidToken, ValueError):
         key = ""
     t, sig = request.args.get("t", ""), request.args.get("sig", "").lower()
@@ -377,7 +271,7 @@ def signed_heartbeat(site_id: str):
         if not _TIME.match(t) or abs(time.time() - int(t)) > heartbeat.MAX_SKEW:
             return _text("stale", 403)
         try:
-            if not get_redis().set(NONCE.format("heartbeat", _digest(f"{site_id}|{t}")), "1",
+            if not get_redis().set(gateway_steps.NONCE.format("heartbeat", gateway_steps.digest(f"{site_id}|{t}")), "1",
                                    nx=True, ex=2 * heartbeat.MAX_SKEW):
                 return _text("replayed", 403)
         except DOWN_ERRORS:

@@ -13,7 +13,7 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from . import key_rotation
-from .cli import keys_cli, sites_cli
+from .cli_groups import keys_cli, sites_cli
 from .crypto import get_crypto
 from .operator_kit import KitError, build_kit, render_text
 from .redis import raw_client

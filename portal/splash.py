@@ -21,52 +21,18 @@ import hotspot_hooks
 from hotspot_hooks import Arrival, ArrivalError, Grant, HookError, NotAClientError, SignatureError, UnknownVendorError
 from hotspot_hooks.guards import GrantRefusedError
 
-from . import events, radius, sessions
-from .campaigns import campaign_for, campaign_template
-from .crypto import get_crypto
+from . import events, gateway_steps, radius, sessions
+from .campaigns import campaign_template
 from .errors import render_error
 from .i18n import LANGUAGE_NAMES, LANGUAGES, choose_language
 from .redis import DOWN_ERRORS, get_redis, report_failure
 from .sessions import PortalSession
-from .site_secrets import open_secrets
-from .sites import grant_settings
+# The visit's helpers live in visits.py; these names stay importable from here.
+from .visits import (find_site, grant_defaults, load_session_or_expired, open_session,  # noqa: F401
+                     page_context, redis_or_none, site_cache, site_of, site_settings)
 
 bp = Blueprint("splash", __name__)
 log = logging.getLogger(__name__)
-
-
-def site_cache():
-    return current_app.extensions["portal_sites"]
-
-
-def redis_or_none():
-    """Return the Redis client, or None while the breaker says Redis is down."""
-    try:
-        return get_redis()
-    except DOWN_ERRORS:
-        return None
-
-
-def find_site(vendor: str, gateway_id: str):
-    """Return the registered site of a gateway, or None."""
-    if not gateway_id:
-        return None
-    return site_cache().find(redis_or_none(), vendor, gateway_id)
-
-
-def site_of(session: PortalSession):
-    """Return the site of a session, or None for an unknown site."""
-    return site_cache().get(redis_or_none(), session.site_id) if session.site_id else None
-
-
-def grant_defaults() -> dict:
-    """Deployment-wide grant settings that a site's own settings override."""
-    cfg = current_app.config
-    return {
-        "minutes": cfg["DEFAULT_MINUTES"],
-        "login_mode": cfg["MIKROTIK_LOGIN_MODE"],
-        "username": cfg["MIKROTIK_USERNAME"],
-    }
 
 
 @bp.route("/hotspot/<vendor>", methods=["GET", "POST"])
@@ -82,11 +48,9 @@ def arrive(vendor: str, params: dict):
         hook = hotspot_hooks.get_hook(vendor)
     except UnknownVendorError:
         abort(404)
-    from . import gateway_api  # signed vendors: raw request, replay check, gateway outcomes
-
     signed = hook.signed
     if signed:
-        params = {**params, **gateway_api.request_fields()}
+        params = {**params, **gateway_steps.request_fields()}
     try:
         # Fleet-wide secrets first: openNDS levels 2/3 encrypt the very name that finds the site.
         arrived = hook.parse_arrival(params, settings=site_settings(None) if signed else None)
@@ -99,7 +63,7 @@ def arrive(vendor: str, params: dict):
                     # The site was found from fields its own signature does not cover.
                     raise SignatureError("the verified arrival names another gateway")
             # Also for an unregistered gateway: a fleet-key arrival is as replayable as any.
-            if not gateway_api.claim_nonce(vendor, hook, arrived):
+            if not gateway_steps.claim_nonce(vendor, hook, arrived):
                 raise SignatureError("replayed arrival (nonce seen before)")
     except SignatureError as error:
         log.warning("refused %s arrival: %s", vendor, error)
@@ -110,62 +74,9 @@ def arrive(vendor: str, params: dict):
     if site is None:
         log.warning("arrival from unregistered %s gateway %r", vendor, arrived.gateway_id)
     if arrived.extra.get("outcome"):
-        return gateway_api.render_outcome(arrived, site)
+        return gateway_steps.render_outcome(arrived, site)
     session = open_session(arrived, site)
     return render_landing(session, site)
-
-
-def open_session(arrived: Arrival, site) -> PortalSession:
-    """Create the portal session and record the impression in one round trip."""
-    session = PortalSession(
-        token=sessions.new_token(),
-        arrival=arrived,
-        site_id=site.site_id if site else "",
-        lang=g.lang,
-        device=get_crypto().device_id(arrived.client_mac),
-        campaign=campaign_for(site),
-    )
-    event = events.make_event("impression", site_id=session.site_id, campaign=session.campaign,
-                              lang=session.lang, device=session.device)
-    try:
-        with get_redis().pipeline(transaction=False) as pipe:
-            sessions.save(session, pipe)
-            events.add_to(pipe, event)
-            pipe.execute()
-    except DOWN_ERRORS:
-        report_failure()
-        session.token = sessions.fallback_token(session)
-        try:
-            events.spool_event(event)
-        except OSError:
-            log.error("could not spool an impression event")
-    return session
-
-
-def load_session_or_expired(token: str):
-    """Return the session of *token*, or an error response telling the resident what to do."""
-    session = sessions.load(token, request.values.get("fb", ""))
-    if session is None:
-        g.lang = choose_language(request.values.get("lang"))
-        return None, render_error("errors/session_expired.html", 410)
-    g.lang = choose_language(request.values.get("lang") or session.lang)
-    if g.lang != session.lang:
-        session.lang = g.lang
-        sessions.update(session)
-    return session, None
-
-
-def page_context(session: PortalSession, site, *, fallback: str | None = None) -> dict:
-    """What every page of a session shows: the place and the language switch."""
-    if fallback is None:
-        fallback = sessions.fallback_blob(session) if session.durable else ""
-    return {
-        "fallback": fallback,
-        "visit": session,
-        "site": site,
-        "languages": [(code, LANGUAGE_NAMES[code]) for code in LANGUAGES],
-        "lang": g.lang,
-    }
 
 
 # The landing page differs between residents of one site only in the session token and its
@@ -216,24 +127,12 @@ def landing(token: str):
     return render_landing(session, site_of(session))
 
 
-def site_settings(site):
-    """Return the grant settings of *site* (deployment defaults for an unknown site)."""
-    # The fleet password has its own name: adapters send it only as a CHAP response (guards.py).
-    secrets = {"fleet_password": current_app.config["MIKROTIK_PASSWORD"]}
-    if current_app.config["OPENNDS_FASKEY"]:
-        secrets["faskey"] = current_app.config["OPENNDS_FASKEY"]
-    secrets.update(open_secrets(get_crypto(), site))  # {} and an operator log line if undecryptable
-    return grant_settings(site, defaults=grant_defaults(), secrets=secrets)
-
-
 @bp.post("/p/<token>/connect")
 def connect(token: str):
     """Grant internet access through the session's gateway."""
     session, error = load_session_or_expired(token)
     if error:
         return error
-    from . import gateway_api  # imports this module: bound at call time, not at import
-
     site = site_of(session)
     hook = hotspot_hooks.get_hook(session.arrival.vendor)
     settings = site_settings(site)
@@ -249,7 +148,7 @@ def connect(token: str):
             settings = dataclasses.replace(settings, options={**settings.options, "allow_pap": "yes"})
         grant = hook.authorize(session.arrival, settings)
         if grant.kind == "gateway":  # the router asks the portal: record the grant for it first
-            grant = gateway_api.hand_over(session, grant, settings.minutes)
+            grant = gateway_steps.hand_over(session, grant, settings.minutes)
     except NotAClientError as error:
         log.warning("grant refused at site %s (%s): %s", session.site_id or "unknown",
                     session.arrival.vendor, without_client(str(error), session.arrival))
@@ -269,7 +168,7 @@ def connect(token: str):
     if grant.kind == "form":
         return render_template("splash/grant_form.html", grant=grant, **page_context(session, site))
     if grant.kind == "gateway":
-        return gateway_api.render_handed_over(session, site, grant)
+        return gateway_steps.render_handed_over(session, site, grant)
     return render_template("splash/online.html", grant=grant, **page_context(session, site))
 
 

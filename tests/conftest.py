@@ -70,6 +70,23 @@ def redis(redis_server):
         pytest.fail(f"cluster-unfriendly commands: {problems[:5]}")
 
 
+@pytest.fixture
+def own_redis(tmp_path):
+    """A Redis server of this test alone (AOF on), so it can be stopped, killed and restarted."""
+    server = EmbeddedRedis(tmp_path / "redis", binary=os.environ.get("PORTAL_TEST_REDIS_BINARY")).start()
+    yield server
+    server.stop()
+
+
+def app_on(redis_url: str, var_dir: Path, **overrides):
+    """A portal app on the Redis at *redis_url*, with the two test sites registered."""
+    import redis as redis_py
+
+    application = create_app(make_config(redis_url, var_dir, **overrides))
+    import_sites(redis_py.Redis.from_url(redis_url), parse_csv(SITES_CSV))
+    return application
+
+
 def make_config(redis_url: str, var_dir: Path, **overrides) -> dict:
     """A test configuration with fresh secrets."""
     config = {

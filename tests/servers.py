@@ -20,6 +20,24 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def portal_env(redis_url: str, var_dir, *, data_keys: str | None = None, **settings) -> dict:
+    """The environment of a portal process for a test: its Redis, fresh secrets, its own var/.
+
+    *settings* are further portal keys without the prefix (``MIN_FILL_SECONDS=0``).
+    """
+    from cryptography.fernet import Fernet
+
+    env = {
+        "PORTAL_REDIS_URL": redis_url,
+        "PORTAL_SECRET_KEY": "test-secret",
+        "PORTAL_DEVICE_KEY": "test-device",
+        "PORTAL_DATA_KEYS": data_keys or Fernet.generate_key().decode(),
+        "PORTAL_VAR_DIR": str(var_dir),
+    }
+    env.update({f"PORTAL_{key}": str(value) for key, value in settings.items()})
+    return env
+
+
 class Gunicorn:
     """gunicorn with deploy/gunicorn.conf.py serving ``portal.wsgi:app`` on 127.0.0.1."""
 

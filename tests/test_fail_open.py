@@ -7,26 +7,13 @@ import redis as redis_py
 from portal import create_app
 from portal.complaints import store
 from portal.complaints.service import replay_spool
-from portal.embedded_redis import EmbeddedRedis
-from portal.sites import import_sites, parse_csv
 from portal.tracking import normalize
-from tests.conftest import SITES_CSV, Resident, make_config, tracking_number
-
-
-@pytest.fixture
-def own_redis(tmp_path):
-    """A Redis server of this test alone, so it can be stopped and restarted."""
-    import os
-
-    server = EmbeddedRedis(tmp_path / "redis", binary=os.environ.get("PORTAL_TEST_REDIS_BINARY")).start()
-    yield server
-    server.stop()
+from tests.conftest import app_on, Resident, make_config, tracking_number
 
 
 @pytest.fixture
 def fragile_app(own_redis, tmp_path):
-    app = create_app(make_config(own_redis.url, tmp_path / "var"))
-    import_sites(redis_py.Redis.from_url(own_redis.url), parse_csv(SITES_CSV))
+    app = app_on(own_redis.url, tmp_path / "var")
     return app
 
 

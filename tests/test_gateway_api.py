@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 import pytest
 
 from portal import heartbeat
-from portal.gateway_api import AUTHMON_QUEUE, WIFIDOG_TOKEN
+from portal.gateway_steps import AUTHMON_QUEUE, WIFIDOG_TOKEN
 from tests.hotspot_hooks.helpers import add_site, replay
 
 GW = "50b78b0d963cdfadda490f55db0e81035b371afce83335c15a881c30a5277741"

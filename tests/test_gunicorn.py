@@ -6,25 +6,17 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
-from cryptography.fernet import Fernet
 
 from portal.sites import import_sites, parse_csv
 from portal.tracking import normalize
 from tests.conftest import MIKROTIK_ARRIVAL, SITES_CSV, tracking_number
-from tests.servers import Gunicorn
+from tests.servers import Gunicorn, portal_env
 
 
 @pytest.fixture
 def portal_http(redis, redis_server, tmp_path):
     import_sites(redis, parse_csv(SITES_CSV))
-    server = Gunicorn({
-        "PORTAL_REDIS_URL": redis_server.url,
-        "PORTAL_SECRET_KEY": "gunicorn-secret",
-        "PORTAL_DEVICE_KEY": "gunicorn-device",
-        "PORTAL_DATA_KEYS": Fernet.generate_key().decode(),
-        "PORTAL_VAR_DIR": str(tmp_path / "var"),
-        "PORTAL_MIN_FILL_SECONDS": "0",
-    }).start()
+    server = Gunicorn(portal_env(redis_server.url, tmp_path / "var", MIN_FILL_SECONDS=0)).start()
     yield server
     server.stop()
 

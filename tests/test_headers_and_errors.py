@@ -13,12 +13,9 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from landing_pages import theme_css
-from portal import create_app
 from portal.crypto import get_crypto
-from portal.embedded_redis import EmbeddedRedis
 from portal.redis import WriteRefusedError
-from portal.sites import import_sites, parse_csv
-from tests.conftest import SITES_CSV, Resident, make_config
+from tests.conftest import app_on, Resident
 
 PAGES = [
     ("POST", "/hotspot/mikrotik"),        # landing
@@ -113,8 +110,8 @@ def test_a_fallback_copy_that_is_not_a_session_is_refused(app, client, resident)
 # --- a Redis that is up but refuses writes -------------------------------------------------------
 
 @pytest.fixture
-def own_server(tmp_path):
-    server = EmbeddedRedis(tmp_path / "redis", binary=os.environ.get("PORTAL_TEST_REDIS_BINARY")).start()
+def own_server(own_redis):
+    server = own_redis
     yield server
     client = redis_py.Redis.from_url(server.url, socket_timeout=5)
     wait_until_loaded(client)
@@ -122,7 +119,6 @@ def own_server(tmp_path):
     client.config_set("save", "")
     client.config_set("maxmemory", 0)
     client.config_set("min-replicas-to-write", 0)
-    server.stop()
 
 
 #: Every way a live server refuses writes (issue 15): each gets the same fail-open treatment.
@@ -234,9 +230,8 @@ def test_a_redis_that_refuses_writes_fails_open(own_server, tmp_path, how):
     # LOADING answers only between keys it loads: a longer timeout sees the answer, and the
     # breaker then keeps the rest of the journey off the loading server.
     overrides = {"REDIS_TIMEOUT": 2.0, "REDIS_RETRY_AFTER": 60.0} if how == "loading" else {}
-    app = create_app(make_config(url, tmp_path / "var", **overrides))
+    app = app_on(url, tmp_path / "var", **overrides)
     direct = redis_py.Redis.from_url(url)
-    import_sites(direct, parse_csv(SITES_CSV))
     resident = Resident(app.test_client())
     assert resident.arrive().status_code == 200
     refuse_writes(direct, how, own_server)

@@ -2,34 +2,21 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 
 import pytest
 import redis as redis_py
 
-from portal import create_app
 from portal.complaints import held, service, store
 from portal.complaints.service import replay_spool
 from portal.delivery import state
-from portal.embedded_redis import EmbeddedRedis
-from portal.sites import import_sites, parse_csv
 from portal.tracking import display, normalize
-from tests.conftest import SITES_CSV, Resident, make_config, tracking_number
-
-
-@pytest.fixture
-def own_redis(tmp_path):
-    """A Redis server of this test alone (AOF on), so it can be killed and restarted."""
-    server = EmbeddedRedis(tmp_path / "redis", binary=os.environ.get("PORTAL_TEST_REDIS_BINARY")).start()
-    yield server
-    server.stop()
+from tests.conftest import app_on, Resident, tracking_number
 
 
 @pytest.fixture
 def own_app(own_redis, tmp_path):
-    app = create_app(make_config(own_redis.url, tmp_path / "var", MIN_FILL_SECONDS=3, DEVICE_LIMIT=1))
-    import_sites(redis_py.Redis.from_url(own_redis.url), parse_csv(SITES_CSV))
+    app = app_on(own_redis.url, tmp_path / "var", MIN_FILL_SECONDS=3, DEVICE_LIMIT=1)
     return app
 
 

@@ -1,17 +1,11 @@
 """Request limits in the app (no nginx needed): per client, per site, status lookups; fail open."""
 from __future__ import annotations
 
-import os
 
-import pytest
-import redis as redis_py
 from redis.crc import key_slot
 
-from portal import create_app
 from portal.complaints import store
-from portal.embedded_redis import EmbeddedRedis
-from portal.sites import import_sites, parse_csv
-from tests.conftest import SITES_CSV, Resident, make_config
+from tests.conftest import app_on, Resident
 
 def valid_number(n: int) -> str:
     from portal.tracking import ALPHABET, check_symbol, display
@@ -82,17 +76,9 @@ def test_limit_keys_are_hash_tagged_by_province(client, app, redis):
     assert key_slot(store.held_key("51").encode()) == key_slot(store.stream_key("51").encode())
 
 
-@pytest.fixture
-def own_redis(tmp_path):
-    server = EmbeddedRedis(tmp_path / "redis", binary=os.environ.get("PORTAL_TEST_REDIS_BINARY")).start()
-    yield server
-    server.stop()
-
-
 def test_limiter_fails_open_with_redis_stopped(own_redis, tmp_path):
-    app = create_app(make_config(own_redis.url, tmp_path / "var", REQUEST_LIMIT=1, STATUS_LIMIT=1,
-                                 SITE_REQUEST_LIMIT=1, DEVICE_LIMIT=1, SITE_LIMIT=1))
-    import_sites(redis_py.Redis.from_url(own_redis.url), parse_csv(SITES_CSV))
+    app = app_on(own_redis.url, tmp_path / "var", REQUEST_LIMIT=1, STATUS_LIMIT=1,
+                                 SITE_REQUEST_LIMIT=1, DEVICE_LIMIT=1, SITE_LIMIT=1)
     resident = Resident(app.test_client())
     assert resident.arrive().status_code == 200  # warms the site registry
     assert resident.client.get("/status").status_code == 429  # the limit holds while Redis is up

@@ -6,25 +6,17 @@ import time
 
 import psutil
 import requests
-from cryptography.fernet import Fernet
 
 from portal.sites import import_sites, parse_csv
 from tests.conftest import SITES_CSV
-from tests.servers import Gunicorn
+from tests.servers import Gunicorn, portal_env
 
 LIMIT = 10
 
 
 def test_request_limit_is_shared_by_two_workers(redis, redis_server, tmp_path):
     import_sites(redis, parse_csv(SITES_CSV))
-    server = Gunicorn({
-        "PORTAL_REDIS_URL": redis_server.url,
-        "PORTAL_SECRET_KEY": "gunicorn-secret",
-        "PORTAL_DEVICE_KEY": "gunicorn-device",
-        "PORTAL_DATA_KEYS": Fernet.generate_key().decode(),
-        "PORTAL_VAR_DIR": str(tmp_path / "var"),
-        "PORTAL_REQUEST_LIMIT": str(LIMIT),
-    }, workers=2).start(timeout=60)
+    server = Gunicorn(portal_env(redis_server.url, tmp_path / "var", REQUEST_LIMIT=LIMIT), workers=2).start(timeout=60)
     try:
         # A new connection per request, so both workers take their share of them.
         answers = [requests.get(f"{server.url}/status?lang=en", timeout=30) for _ in range(3 * LIMIT)]

@@ -8,14 +8,12 @@ filled by whichever visitor reaches it first.
 from __future__ import annotations
 
 import re
-from urllib.parse import quote
 
 import pytest
 import requests
-from cryptography.fernet import Fernet
 
 from portal.sites import Site, save_site
-from tests.servers import Gunicorn
+from tests.servers import Gunicorn, portal_env
 
 LANGS = ("id", "en", "ban")
 VISITORS = {
@@ -75,13 +73,7 @@ def portal_http(redis, redis_server, tmp_path):
     for number, (case, (_, _, gateway_id, _)) in enumerate(ARRIVALS.items()):
         if case != "mikrotik-get":
             register(redis, number, VENDOR_OF.get(case, case), gateway_id)
-    server = Gunicorn({
-        "PORTAL_REDIS_URL": redis_server.url,
-        "PORTAL_SECRET_KEY": "crossing-secret",
-        "PORTAL_DEVICE_KEY": "crossing-device",
-        "PORTAL_DATA_KEYS": Fernet.generate_key().decode(),
-        "PORTAL_VAR_DIR": str(tmp_path / "var"),
-    }, workers=2).start()
+    server = Gunicorn(portal_env(redis_server.url, tmp_path / "var"), workers=2).start()
     yield server
     server.stop()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, render_template, request
 
 from .. import limits, sessions
-from ..splash import load_session_or_expired, page_context, site_of
+from ..visits import load_session_or_expired, page_context, site_of
 from ..tracking import display
 from . import service
 from .form import CATEGORIES, KINDS, ComplaintForm, today_in_bali

@@ -2,13 +2,11 @@
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 from urllib.parse import parse_qs, quote
 
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-LOGIN_HTML = Path(__file__).resolve().parents[2] / "deploy" / "mikrotik" / "login.html"
 
 
 class ServerThread:
@@ -30,7 +28,7 @@ class ServerThread:
 
 
 class Router:
-    """Stands in for the hotspot: serves deploy/mikrotik/login.html filled in, records trial logins."""
+    """Stands in for the hotspot: serves the operator kit's login.html filled in, records trial logins."""
 
     def __init__(self, mac: str, identity: str = "hs-5101011006-1"):
         self.mac, self.identity = mac, identity
@@ -50,11 +48,16 @@ class Router:
         }
 
     def login_page(self) -> str:
-        """The real login.html with the router's variables and this test's portal address."""
-        html = LOGIN_HTML.read_text(encoding="utf-8")
+        """The kit's login.html for this router's site, with the router's variables filled in."""
+        from portal.operator_kit import build_kit
+        from portal.sites import parse_csv
+        from tests.conftest import SITES_CSV
+
+        site = next(s for s in parse_csv(SITES_CSV) if s.gateway_id == self.identity)
+        html = build_kit(site, public_url=self.portal_url, lapor_url="https://www.lapor.go.id").files["login.html"]
         for name, value in self.variables().items():
             html = html.replace(f"$({name})", value)
-        return html.replace("https://wifi.baliprov.go.id", self.portal_url)
+        return html
 
     def __call__(self, environ, start_response):
         request = Request(environ)

@@ -11,7 +11,7 @@ from cryptography.fernet import Fernet
 from portal import create_app
 from portal.sites import import_sites, parse_csv
 from tests.conftest import MIKROTIK_ARRIVAL, SITES_CSV, make_config
-from tests.servers import Gunicorn
+from tests.servers import Gunicorn, portal_env
 
 from .helpers import FASKEY, add_site, recording
 
@@ -28,16 +28,8 @@ def portal_http(redis, redis_server, tmp_path):
     sealer = create_app(make_config(redis_server.url, tmp_path / "sealer", DATA_KEYS=keys))
     add_site(sealer, redis, site_id="BALI-ONDS", vendor="opennds", gateway_id="openNDS Node:e4956e4d641c",
              settings={"options": {"fas_secure_enabled": "3"}}, secrets={"faskey": FASKEY, "authmon_key": AUTHMON_KEY})
-    server = Gunicorn({
-        "PORTAL_REDIS_URL": redis_server.url,
-        "PORTAL_SECRET_KEY": "gunicorn-secret",
-        "PORTAL_DEVICE_KEY": "gunicorn-device",
-        "PORTAL_DATA_KEYS": keys,
-        "PORTAL_VAR_DIR": str(tmp_path / "var"),
-        "PORTAL_MIN_FILL_SECONDS": "0",
-        "PORTAL_MIKROTIK_USERNAME": "warga",
-        "PORTAL_MIKROTIK_PASSWORD": FLEET_PASSWORD,
-    }).start()
+    server = Gunicorn(portal_env(redis_server.url, tmp_path / "var", data_keys=keys, MIN_FILL_SECONDS=0,
+                                MIKROTIK_USERNAME="warga", MIKROTIK_PASSWORD=FLEET_PASSWORD)).start()
     yield server
     server.stop()
 

@@ -1,0 +1,122 @@
+"""A resident's visit: the site it is at, its portal session, and what every page of it shows.
+
+Shared by the resident journey (splash), the complaint form and the gateway-facing routes,
+so none of them has to import another's views.
+"""
+from __future__ import annotations
+
+import logging
+
+from flask import current_app, g, request
+
+from hotspot_hooks import Arrival
+
+from . import events, sessions
+from .campaigns import campaign_for
+from .crypto import get_crypto
+from .errors import render_error
+from .i18n import LANGUAGE_NAMES, LANGUAGES, choose_language
+from .redis import DOWN_ERRORS, get_redis, report_failure
+from .sessions import PortalSession
+from .site_secrets import open_secrets
+from .sites import grant_settings
+
+log = logging.getLogger("portal.splash")
+
+
+def site_cache():
+    """The process's cache of the site registry."""
+    return current_app.extensions["portal_sites"]
+
+
+def redis_or_none():
+    """Return the Redis client, or None while the breaker says Redis is down."""
+    try:
+        return get_redis()
+    except DOWN_ERRORS:
+        return None
+
+
+def find_site(vendor: str, gateway_id: str):
+    """Return the registered site of a gateway, or None."""
+    if not gateway_id:
+        return None
+    return site_cache().find(redis_or_none(), vendor, gateway_id)
+
+
+def site_of(session: PortalSession):
+    """Return the site of a session, or None for an unknown site."""
+    return site_cache().get(redis_or_none(), session.site_id) if session.site_id else None
+
+
+def grant_defaults() -> dict:
+    """Deployment-wide grant settings that a site's own settings override."""
+    cfg = current_app.config
+    return {
+        "minutes": cfg["DEFAULT_MINUTES"],
+        "login_mode": cfg["MIKROTIK_LOGIN_MODE"],
+        "username": cfg["MIKROTIK_USERNAME"],
+    }
+
+
+def open_session(arrived: Arrival, site) -> PortalSession:
+    """Create the portal session and record the impression in one round trip."""
+    session = PortalSession(
+        token=sessions.new_token(),
+        arrival=arrived,
+        site_id=site.site_id if site else "",
+        lang=g.lang,
+        device=get_crypto().device_id(arrived.client_mac),
+        campaign=campaign_for(site),
+    )
+    event = events.make_event("impression", site_id=session.site_id, campaign=session.campaign,
+                              lang=session.lang, device=session.device)
+    try:
+        with get_redis().pipeline(transaction=False) as pipe:
+            sessions.save(session, pipe)
+            events.add_to(pipe, event)
+            pipe.execute()
+    except DOWN_ERRORS:
+        report_failure()
+        session.token = sessions.fallback_token(session)
+        try:
+            events.spool_event(event)
+        except OSError:
+            log.error("could not spool an impression event")
+    return session
+
+
+def load_session_or_expired(token: str):
+    """Return the session of *token*, or an error response telling the resident what to do."""
+    session = sessions.load(token, request.values.get("fb", ""))
+    if session is None:
+        g.lang = choose_language(request.values.get("lang"))
+        return None, render_error("errors/session_expired.html", 410)
+    g.lang = choose_language(request.values.get("lang") or session.lang)
+    if g.lang != session.lang:
+        session.lang = g.lang
+        sessions.update(session)
+    return session, None
+
+
+def page_context(session: PortalSession, site, *, fallback: str | None = None) -> dict:
+    """What every page of a session shows: the place and the language switch."""
+    if fallback is None:
+        fallback = sessions.fallback_blob(session) if session.durable else ""
+    return {
+        "fallback": fallback,
+        "visit": session,
+        "site": site,
+        "languages": [(code, LANGUAGE_NAMES[code]) for code in LANGUAGES],
+        "lang": g.lang,
+    }
+
+
+def site_settings(site):
+    """Return the grant settings of *site* (deployment defaults for an unknown site)."""
+    # The fleet password has its own name: adapters send it only as a CHAP response (guards.py).
+    secrets = {"fleet_password": current_app.config["MIKROTIK_PASSWORD"]}
+    if current_app.config["OPENNDS_FASKEY"]:
+        secrets["faskey"] = current_app.config["OPENNDS_FASKEY"]
+    secrets.update(open_secrets(get_crypto(), site))  # {} and an operator log line if undecryptable
+    return grant_settings(site, defaults=grant_defaults(), secrets=secrets)
