@@ -151,3 +151,31 @@ def wait_for(predicate, timeout: float):
             return
         time.sleep(0.1)
     raise AssertionError(f"not within {timeout} s")
+
+
+def test_the_radius_api_follows_the_primary(sentinel_set, tmp_path):
+    from portal.sites import RECORDS, Site, save_site
+    from tests.conftest import MIKROTIK_ARRIVAL
+    from tests.radius.conftest import API_TOKEN, MIKROTIK_SITE, RADIUS_SETTINGS, form_fields
+
+    layout = sentinel_set
+    app = create_app(sentinel_config(layout, tmp_path / "var", RADIUS_API_TOKEN=API_TOKEN))
+    primary = layout.primary()
+    import_sites(primary, parse_csv(SITES_CSV))
+    site = Site.from_json(primary.hget(RECORDS, MIKROTIK_SITE))
+    save_site(primary, Site(**{**site.__dict__, "settings": dict(RADIUS_SETTINGS)}))
+    auth = {"Authorization": f"Bearer {API_TOKEN}"}
+
+    def authorize_new_credential() -> int:
+        resident = Resident(app.test_client())
+        resident.arrive()
+        fields = form_fields(resident.connect().get_data(as_text=True))
+        body = {"User-Name": {"type": "string", "value": [fields["username"]]},
+                "Calling-Station-Id": {"type": "string", "value": [MIKROTIK_ARRIVAL["mac"]]}}
+        return resident.client.post("/radius/authorize", json=body, headers=auth).status_code
+
+    assert authorize_new_credential() == 200
+    old = layout.primary_port()
+    layout.kill_redis(old)
+    wait_for(lambda: layout.primary_port() not in (old, None), 30)
+    wait_for(lambda: authorize_new_credential() == 200, 20)  # issued and checked on the new primary
