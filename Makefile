@@ -23,6 +23,7 @@ test:  ## the whole suite; installs the Debian packages it drives first (.ci/sys
 
 bench: $(STAMP)  ## load on loopback against gunicorn + Redis
 	$(PY) -m tests.bench.run
+	$(PY) -m tests.bench.campaigns  # the landing with 1,000 campaigns next to one (issue 11)
 
 chaos: $(STAMP)  ## 1,000 complaints through failures; must end 1000 / 0 / 0
 	$(PY) -m tests.chaos.run

@@ -32,3 +32,32 @@ accesslog = os.environ.get("PORTAL_ACCESS_LOG") or None
 errorlog = "-"
 max_requests = 20000
 max_requests_jitter = 2000
+
+# Prometheus metrics from every worker (portal/results/ops.py): prometheus_client's multiprocess
+# mode keeps each worker's counters in files under PROMETHEUS_MULTIPROC_DIR, which /metrics sums.
+# The directory is emptied when the master starts (stale files would add old counts) and an exited
+# worker's files are marked dead, so its live gauges stop counting while its counters are kept.
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = os.path.join(
+        os.environ.get("PORTAL_VAR_DIR") or "/var/lib/portal", "prometheus")
+
+
+def on_starting(server):
+    """Start every run with an empty metrics directory."""
+    import glob
+    import tempfile
+
+    directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    try:
+        os.makedirs(directory, exist_ok=True)
+        for path in glob.glob(os.path.join(directory, "*.db")):
+            os.unlink(path)
+    except OSError:  # not writable here (a development run): a private directory instead
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="portal-prometheus-")
+
+
+def child_exit(server, worker):
+    """Mark an exited worker's metric files dead."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

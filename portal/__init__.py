@@ -60,6 +60,13 @@ def create_app(test_config: dict | None = None) -> Flask:
     from . import delivery
 
     delivery.init_app(app)  # worker CLI, receiver callbacks, /metrics (issue 4)
+    from . import results
+
+    results.init_app(app)  # funnel, A/B, fleet health, open data, DSR, retention (issue 13)
+    from . import campaigns, studio
+
+    campaigns.init_app(app)  # published campaigns for the landing, campaign images (issue 11)
+    studio.init_app(app)  # the campaign studio for staff at /studio, and `flask staff create` (issue 11)
     cli.guard_commands(app.cli)  # last: covers every group registered above
     return app
 

@@ -66,3 +66,23 @@ class Defaults:
     DPO_NAME = "Pejabat Pelindungan Data Pribadi, Diskominfos Provinsi Bali"
     DPO_EMAIL = "ppdp@diskominfos.baliprov.go.id"
     LAPOR_URL = "https://www.lapor.go.id"
+    # Results and fleet health (issue 13): see deploy/portal.env.example.
+    OPEN_DATA_MIN_COUNT = 10     # open-data counts below this are published as suppressed
+    EVENT_RETENTION_DAYS = 30    # days raw funnel events (stream entries) are kept
+    HELD_RETENTION_DAYS = 30     # days a held (never released) complaint keeps text and contact
+    FLEET_STALE_SECONDS = 900    # no heartbeat for this long: stale
+    FLEET_OFFLINE_SECONDS = 3600  # no heartbeat for this long: offline (alerted)
+    FLEET_HOLD_DOWN_SECONDS = 900  # a site must stay in its new state this long before an alert
+    ALERT_WEBHOOK_URL = ""       # offline/back alerts POSTed here, signed with ALERT_WEBHOOK_SECRET
+    ALERT_WEBHOOK_SECRET = ""
+    ALERT_EMAIL_TO = ""          # comma-separated; empty turns e-mail alerts off
+    ALERT_EMAIL_FROM = "portal-alerts@localhost"
+    ALERT_SMTP_HOST = "localhost"
+    ALERT_SMTP_PORT = 25
+    LOG_FORMAT = "json"          # "json" (one object per line, with request ids) or "text"
+
+    # Campaign studio (portal/studio, issue 11).
+    STUDIO_LOCKOUT_FAILURES = 5  # failed sign-ins in a row that lock a staff account
+    STUDIO_LOCKOUT_MINUTES = 15  # how long the lock lasts
+    STUDIO_SESSION_HOURS = 8     # a staff sign-in lasts this long (cookie session)
+    STUDIO_IMAGE_MAX_KB = 40     # a campaign image after re-encoding must fit in this

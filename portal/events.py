@@ -1,48 +1,160 @@
-"""Impressions, complaints and grants, recorded for the results pages.
+"""Funnel events (impression -> form -> complaint -> delivered -> answered -> grant), recorded for results.
 
-Each event goes to the stream ``portal:events`` (capped) and to a per-site,
-per-day counter hash ``portal:stats:<site>:<yyyymmdd>`` whose fields are
-``<event>:<campaign>:<lang>``. Events carry the pseudonymous device id, never
-the MAC or IP. When Redis is down, events go to the local spool and are
-counted when it comes back.
+One event is written with ONE pipelined round trip (``add_to``), as:
+
+- the raw stream ``portal:events`` (capped; trimmed by age by ``portal.retention``);
+- a counter hash per region scope and WITA day, ``portal:{<scope>}:fn:<yyyymmdd>``, for the
+  scopes the event's site lies in: the province (``p51``), its kabupaten (``r5101``),
+  kecamatan (``r510101``), desa (``r5101011006``) and the site itself (``s<site_id>``).
+  Fields (``|``-separated, see ``portal.funnel`` which reads them):
+
+  - ``t|<step>|<campaign>|<variant>|<lang>|<site type>``  totals
+  - ``h|<hh>|<step>|<campaign>|<variant>``               by WITA hour
+  - ``r|<child>|<step>|<campaign>|<variant>``            by the next level down (kabupaten of
+    the province, kecamatan of a kabupaten, desa of a kecamatan, site of a desa)
+
+- a HyperLogLog of the pseudonymous device id per scope, day, step, campaign and variant,
+  ``portal:{<scope>}:fu:<yyyymmdd>:<step>:<campaign>:<variant>``; one scope's keys share
+  its hash tag so PFCOUNT can union days and variants even on Redis Cluster;
+- for impressions and grants, ``portal:{s<site>}:last`` (``resident``/``grant`` = unix time),
+  which the fleet page reads.
+
+So a month for the whole province is 30 HGETALLs of one small hash each. Events carry the
+pseudonymous device id (portal/tracking's device key), never a MAC or an IP. When Redis is
+down, events go to the local spool and are replayed (the counters then land on the event's
+own day, because the day comes from the event's time, not the replay's).
 """
 from __future__ import annotations
 
 import time
 
-from flask import current_app
+from flask import current_app, has_app_context
 
 EVENTS = "portal:events"
-STATS = "portal:stats:{}:{}"
+COUNTERS = "portal:{{{scope}}}:fn:{day}"
+UNIQUES = "portal:{{{scope}}}:fu:{day}:{step}:{campaign}:{variant}"
+LAST = "portal:{{s{site}}}:last"
+#: Grant outcomes per vendor and WITA day (``<vendor>|ok|refused|failed``), for the fleet page:
+#: one hash for the province and one per kabupaten (``KAB_GRANTS``), so an editor sees their own.
+GRANTS = "portal:{{p{prov}}}:grants:{day}"
+KAB_GRANTS = "portal:{{r{kab}}}:grants:{day}"
+GRANTS_TTL = 100 * 86400
 STREAM_MAXLEN = 500_000
-STATS_TTL = 400 * 86400
-KINDS = ("impression", "complaint", "grant")
-WITA = 8 * 3600  # Bali is UTC+8 all year
+#: Counters outlive raw events: they hold no personal data (see portal.retention).
+COUNTER_TTL = 400 * 86400
+#: The funnel's steps, in order.
+STEPS = ("impression", "form", "complaint", "delivered", "answered", "grant")
+#: Every kind an event may have: the steps, and complaints held for review.
+KINDS = STEPS + ("complaint_held",)
+WITA = 8 * 3600  # Bali is UTC+8 all year, no daylight saving
+REGION_FIELDS = ("kab", "kec", "desa", "type")
 
 
-def make_event(kind: str, *, site_id: str, campaign: str, lang: str, device: str, at: float | None = None) -> dict:
-    """Return one event as a flat dict of strings."""
+def make_event(kind: str, *, site_id: str, campaign: str, lang: str, device: str, at: float | None = None,
+               variant: str = "", site=None, province: str | None = None) -> dict:
+    """Return one event as a flat dict of strings, with the site's region codes and type."""
+    if site is None and site_id and has_app_context():
+        site = current_app.extensions["portal_sites"].get(None, site_id)  # in memory, no round trip
+    if province is None:
+        province = current_app.config["PROVINCE"] if has_app_context() else "51"
     return {
         "kind": kind,
         "site": site_id or "unknown",
-        "campaign": campaign or "",
-        "lang": lang or "",
+        "campaign": _clean(campaign),
+        "variant": _clean(variant),
+        "lang": _clean(lang),
         "device": device or "",
         "at": f"{at or time.time():.3f}",
+        "prov": province,
+        "kab": _code(site.kabupaten_kode) if site else "",
+        "kec": _code(site.kecamatan_kode) if site else "",
+        "desa": _code(site.desa_kode) if site else "",
+        "type": _clean(site.type) if site else "",
+        "vendor": _clean(site.gateway_vendor) if site else "",
     }
 
 
+def scopes(event: dict) -> list[tuple[str, str]]:
+    """(scope tag, child of that scope) for every scope the event is counted in."""
+    prov, kab, kec, desa, site = (event.get(k, "") for k in ("prov", "kab", "kec", "desa", "site"))
+    chain = [f"p{prov or '51'}"] + [f"r{code}" for code in (kab, kec, desa) if code]
+    children = [code for code in (kab, kec, desa) if code][: len(chain) - 1] + [site]
+    pairs = list(zip(chain, children))
+    pairs.append((f"s{site}", ""))
+    return pairs
+
+
+def wita(at: float) -> tuple[str, str]:
+    """The WITA day (``yyyymmdd``) and hour (``hh``) of a unix time."""
+    stamp = time.gmtime(float(at) + WITA)
+    return time.strftime("%Y%m%d", stamp), f"{stamp.tm_hour:02d}"
+
+
+# One scope's counters and uniques, server-side: a pipeline of one EVAL per scope costs far less
+# client CPU than five commands per scope (measured: see README). Both keys share the scope's
+# hash tag, so the script is Cluster-safe. EVAL (not EVALSHA) needs no SCRIPT LOAD round trip
+# after a restart or failover; Redis caches the compiled script by its hash.
+_SCOPE = """
+redis.call('HINCRBY', KEYS[1], ARGV[2], 1)
+redis.call('HINCRBY', KEYS[1], ARGV[3], 1)
+if ARGV[4] ~= '' then redis.call('HINCRBY', KEYS[1], ARGV[4], 1) end
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+if ARGV[5] ~= '' then
+  redis.call('PFADD', KEYS[2], ARGV[5])
+  redis.call('EXPIRE', KEYS[2], ARGV[1])
+end
+return 1
+"""
+
+
 def add_to(pipe, event: dict) -> None:
-    """Queue the commands that record *event* on a pipeline."""
-    day = time.strftime("%Y%m%d", time.gmtime(float(event["at"]) + WITA))
-    stats = STATS.format(event["site"], day)
+    """Queue the commands that record *event* on a (non-transactional) pipeline."""
+    day, hour = wita(event["at"])
+    kind, campaign, variant = event["kind"], event.get("campaign", ""), event.get("variant", "")
     pipe.xadd(EVENTS, event, maxlen=STREAM_MAXLEN, approximate=True)
-    pipe.hincrby(stats, f"{event['kind']}:{event['campaign']}:{event['lang']}", 1)
-    pipe.expire(stats, STATS_TTL)
+    total = f"t|{kind}|{campaign}|{variant}|{event.get('lang', '')}|{event.get('type', '')}"
+    hourly = f"h|{hour}|{kind}|{campaign}|{variant}"
+    device = event.get("device", "")
+    for scope, child in scopes(event):
+        pipe.eval(_SCOPE, 2, COUNTERS.format(scope=scope, day=day),
+                  UNIQUES.format(scope=scope, day=day, step=kind, campaign=campaign, variant=variant),
+                  COUNTER_TTL, total, hourly, f"r|{child}|{kind}|{campaign}|{variant}" if child else "", device)
+    if kind == "grant":
+        count_grant(pipe, event.get("prov") or "51", event.get("vendor", ""), "ok", at=float(event["at"]),
+                    kab=event.get("kab", ""))
+    if kind in ("impression", "grant") and event["site"] != "unknown":
+        pipe.hset(LAST.format(site=event["site"]), "resident" if kind == "impression" else "grant", event["at"])
+
+
+def from_record(kind: str, record: dict, *, province: str, at: float | None = None, client=None) -> dict:
+    """An event about a stored complaint (delivered, answered), from its plain fields.
+
+    *client* lets a process that never served an arrival (the worker) load the site registry.
+    """
+    site = None
+    if record.get("site_id") and has_app_context():
+        site = current_app.extensions["portal_sites"].get(client, record["site_id"])
+    event = make_event(kind, site_id=record.get("site_id", ""), campaign=record.get("campaign", ""),
+                       lang=record.get("lang", ""), device=record.get("device", ""),
+                       variant=record.get("variant", ""), at=at, province=province, site=site)
+    if not event["kab"]:  # no site registry in this process: the complaint's own place codes
+        for name, column in (("kab", "kabupaten_kode"), ("kec", "kecamatan_kode"), ("desa", "desa_kode")):
+            event[name] = _code(record.get(column, ""))
+    return event
+
+
+def count_grant(client_or_pipe, province: str, vendor: str, outcome: str, *, at: float | None = None,
+                kab: str = "") -> None:
+    """Count one grant outcome (``ok``, ``refused``, ``failed``) of *vendor* on its WITA day."""
+    day, _ = wita(time.time() if at is None else at)
+    field = f"{_clean(vendor) or 'unknown'}|{outcome}"
+    for key in [GRANTS.format(prov=province, day=day)] + ([KAB_GRANTS.format(kab=kab, day=day)] if kab else []):
+        client_or_pipe.hincrby(key, field, 1)
+        client_or_pipe.expire(key, GRANTS_TTL)
 
 
 def replay_event(client, event: dict) -> None:
-    """Write a spooled event to Redis."""
+    """Write a spooled (or worker-side) event to Redis in one round trip."""
     with client.pipeline(transaction=False) as pipe:
         add_to(pipe, event)
         pipe.execute()
@@ -51,3 +163,12 @@ def replay_event(client, event: dict) -> None:
 def spool_event(event: dict) -> None:
     """Keep *event* locally while Redis is down."""
     current_app.extensions["portal_spool"].append("event", event)
+
+
+def _code(code: str) -> str:
+    return (code or "").replace(".", "")
+
+
+def _clean(value: str) -> str:
+    # "|" separates fields and ":" key parts: an opaque campaign id must not smuggle either in.
+    return (value or "").replace("|", "_").replace(":", "_")

@@ -1,13 +1,16 @@
 """Security headers on every response the app makes, error pages included.
 
-The resident's pages run no script at all and load nothing from elsewhere; their one
-stylesheet is inline, allowed by its hash. A view that needs another policy (the
-studio's preview frames) sets its own ``Content-Security-Policy``, which is left alone.
+The resident's pages run no script at all and load nothing from elsewhere; their
+stylesheets are inline, each allowed by its hash: the theme's, and a published
+campaign's own colours. A view that needs another policy (the studio's pages and
+preview frames) sets its own ``Content-Security-Policy``, which is left alone.
 """
 from __future__ import annotations
 
 import base64
 import hashlib
+import re
+from functools import lru_cache
 
 from flask import Flask
 
@@ -20,12 +23,22 @@ def style_hash(css: str) -> str:
     return f"'sha256-{base64.b64encode(digest).decode()}'"
 
 
-def resident_policy() -> str:
-    """The Content-Security-Policy of the resident's pages."""
+_INLINE_STYLE = re.compile(rb"<style>(.*?)</style>", re.S)
+
+
+def inline_styles(body: bytes) -> tuple[str, ...]:
+    """Every inline stylesheet of an HTML body, in order, each once."""
+    return tuple(dict.fromkeys(m.decode("utf-8", "replace") for m in _INLINE_STYLE.findall(body)))
+
+
+@lru_cache(maxsize=512)
+def resident_policy(styles: tuple[str, ...] | None = None) -> str:
+    """The Content-Security-Policy of the resident's pages, allowing exactly *styles* (the theme's by default)."""
+    sources = " ".join(style_hash(css) for css in (styles or (theme_css(),)))
     return "; ".join((
         "default-src 'none'",
         "script-src 'none'",
-        f"style-src {style_hash(theme_css())}",
+        f"style-src {sources}",
         "img-src 'self'",
         "base-uri 'none'",
         "frame-ancestors 'none'",
@@ -39,12 +52,14 @@ def init_app(app: Flask) -> None:
         "Referrer-Policy": "no-referrer",
         "X-Frame-Options": "DENY",
     }
-    policy = resident_policy()
-
     @app.after_request
     def security_headers(response):
         headers = response.headers
         for name, value in fixed.items():
             headers.setdefault(name, value)
-        headers.setdefault("Content-Security-Policy", policy)
+        if "Content-Security-Policy" not in headers:
+            styles = None
+            if response.mimetype == "text/html" and not response.is_streamed:
+                styles = inline_styles(response.get_data()) or None
+            headers["Content-Security-Policy"] = resident_policy(styles)
         return response

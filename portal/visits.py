@@ -67,7 +67,7 @@ def open_session(arrived: Arrival, site) -> PortalSession:
         site_id=site.site_id if site else "",
         lang=g.lang,
         device=get_crypto().device_id(arrived.client_mac),
-        campaign=campaign_for(site),
+        campaign=campaign_for(site, get_crypto().device_id(arrived.client_mac)),  # cap and A/B per device
     )
     event = events.make_event("impression", site_id=session.site_id, campaign=session.campaign,
                               lang=session.lang, device=session.device)

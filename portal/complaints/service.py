@@ -16,7 +16,7 @@ import time
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-from .. import events, limits
+from .. import contact_index, events, limits
 from ..crypto import get_crypto
 from ..redis import DOWN_ERRORS, NotReplicatedError, get_redis, raw_client, report_failure, report_success
 from ..tracking import ALPHABET, check_symbol
@@ -100,6 +100,7 @@ def build(*, tracking: str, form, session, site) -> store.StoredComplaint:
         "consented_at": f"{now:.0f}",
         "site_id": session.site_id,
         "campaign": session.campaign,
+        "variant": getattr(session, "variant", ""),
         "lang": session.lang,
         "device": session.device,
         "created_at": f"{now:.3f}",
@@ -107,7 +108,23 @@ def build(*, tracking: str, form, session, site) -> store.StoredComplaint:
     sealed_text = crypto.seal({"body": form.body.data.strip(), "place": (form.place.data or "").strip()})
     name, contact = (form.name.data or "").strip(), (form.contact.data or "").strip()
     sealed_contact = crypto.seal({"name": name, "contact": contact}) if (name or contact) else ""
-    return store.StoredComplaint(plain=plain, sealed_text=sealed_text, sealed_contact=sealed_contact)
+    return store.StoredComplaint(plain=plain, sealed_text=sealed_text, sealed_contact=sealed_contact,
+                                 contact_index=contact_index.of(contact))
+
+
+def record_form_opened(session) -> None:
+    """Count the complaint form being opened (funnel step ``form``); fail open."""
+    event = events.make_event("form", site_id=session.site_id, campaign=session.campaign, lang=session.lang,
+                              device=session.device, variant=getattr(session, "variant", ""))
+    try:
+        events.replay_event(get_redis(), event)
+        return
+    except DOWN_ERRORS:
+        report_failure()
+    try:
+        events.spool_event(event)
+    except OSError:
+        log.error("could not spool a form event")
 
 
 def save(complaint: store.StoredComplaint) -> str:
@@ -119,7 +136,7 @@ def save(complaint: store.StoredComplaint) -> str:
     kind = "complaint_held" if complaint.held_reason else "complaint"
     event = events.make_event(kind, site_id=complaint.plain["site_id"],
                               campaign=complaint.plain["campaign"], lang=complaint.plain["lang"],
-                              device=complaint.plain["device"])
+                              device=complaint.plain["device"], variant=complaint.plain.get("variant", ""))
     replicas = {"replicas": current_app.config["REDIS_MIN_REPLICAS"],
                 "wait_timeout": current_app.config["REDIS_WAIT_TIMEOUT"]}
     try:

@@ -27,18 +27,21 @@ from ..redis import NotReplicatedError, as_refusal, is_cluster
 RECORD = "portal:{{p{prov}}}:complaint:{tn}"
 STREAM = "portal:{{p{prov}}}:complaints"
 HELD = "portal:{{p{prov}}}:complaints:held"
+#: Set of tracking numbers filed with one contact, by its keyed blind index (portal.contact_index).
+CONTACT = "portal:{{p{prov}}}:contact:{index}"
 
 #: Plain (non-personal) fields of a record.
 PLAIN_FIELDS = (
     "tracking", "kind", "category", "incident_date", "kabupaten_kode", "kabupaten",
     "kecamatan_kode", "kecamatan", "desa_kode", "desa", "anonim", "rahasia",
-    "consent_version", "consented_at", "site_id", "campaign", "lang", "device", "created_at",
+    "consent_version", "consented_at", "site_id", "campaign", "lang", "device", "created_at", "variant",
 )
 
 _WRITE = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], unpack(ARGV, 2))
 redis.call('XADD', KEYS[2], '*', 'tracking', ARGV[1])
+if KEYS[3] then redis.call('SADD', KEYS[3], ARGV[1]) end
 return 1
 """
 
@@ -47,6 +50,7 @@ _WRITE_HELD = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], unpack(ARGV, 3))
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+if KEYS[3] then redis.call('SADD', KEYS[3], ARGV[1]) end
 return 1
 """
 
@@ -59,6 +63,11 @@ def record_key(province: str, tracking: str) -> str:
 def stream_key(province: str) -> str:
     """Redis key of the province's complaint stream."""
     return STREAM.format(prov=province)
+
+
+def contact_key(province: str, index: str) -> str:
+    """Redis key of the tracking numbers filed with one contact (by its blind index)."""
+    return CONTACT.format(prov=province, index=index)
 
 
 def held_key(province: str) -> str:
@@ -76,6 +85,8 @@ class StoredComplaint:
     history: list = field(default_factory=list)
     #: Why the complaint waits for review ("honeypot", "too_fast", "device_quota", "site_quota"); "" if not.
     held_reason: str = ""
+    #: Keyed HMAC of the normalised contact (portal.contact_index), "" without a contact.
+    contact_index: str = ""
 
     def to_fields(self) -> dict:
         """Return the record's hash fields."""
@@ -83,6 +94,8 @@ class StoredComplaint:
         fields["sealed_text"] = self.sealed_text
         if self.sealed_contact:
             fields["sealed_contact"] = self.sealed_contact
+        if self.contact_index:
+            fields["contact_index"] = self.contact_index
         status = "held" if self.held_reason else "received"
         fields["status"] = status
         if self.held_reason:
@@ -94,12 +107,14 @@ class StoredComplaint:
         data = {"plain": self.plain, "sealed_text": self.sealed_text, "sealed_contact": self.sealed_contact}
         if self.held_reason:
             data["held_reason"] = self.held_reason
+        if self.contact_index:
+            data["contact_index"] = self.contact_index
         return data
 
     @classmethod
     def from_spool(cls, data: dict) -> "StoredComplaint":
         return cls(plain=data["plain"], sealed_text=data["sealed_text"], sealed_contact=data.get("sealed_contact", ""),
-                   held_reason=data.get("held_reason", ""))
+                   held_reason=data.get("held_reason", ""), contact_index=data.get("contact_index", ""))
 
 
 def write(client: redis.Redis, province: str, complaint: StoredComplaint, *, replicas: int = 0,
@@ -114,11 +129,12 @@ def write(client: redis.Redis, province: str, complaint: StoredComplaint, *, rep
     fields = []
     for name, value in complaint.to_fields().items():
         fields += [name, value]
+    index = [contact_key(province, complaint.contact_index)] if complaint.contact_index else []
     if complaint.held_reason:
-        args = (_WRITE_HELD, 2, record_key(province, tracking), held_key(province),
-                tracking, complaint.plain["created_at"], *fields)
+        args = (_WRITE_HELD, 2 + len(index), record_key(province, tracking), held_key(province),
+                *index, tracking, complaint.plain["created_at"], *fields)
     else:
-        args = (_WRITE, 2, record_key(province, tracking), stream_key(province), tracking, *fields)
+        args = (_WRITE, 2 + len(index), record_key(province, tracking), stream_key(province), *index, tracking, *fields)
     try:
         if replicas <= 0:
             return bool(client.eval(*args))

@@ -36,6 +36,7 @@ def complaint_form(token: str):
     if not limits.site_allows(session.site_id):
         limits.too_many_requests()
     site = site_of(session)
+    service.record_form_opened(session)
     return render_form(prefilled_form(site), session, site)
 
 

@@ -19,6 +19,7 @@ from ..tracking import normalize
 from . import settings as delivery_settings
 from . import state
 from .signing import SignatureError, verify
+from .worker import funnel_step
 
 bp = Blueprint("delivery_callbacks", __name__)
 log = logging.getLogger(__name__)
@@ -57,6 +58,8 @@ def status_callback():
         if client.exists(seen):
             return jsonify(result="duplicate"), 200
         moved = state.advance(client, province, tracking, status, **extra)
+        if moved > 0 and status == "answered":
+            funnel_step(client, province, tracking, "answered")
         # Remembered only after it took effect, so a retry after a failure here still applies.
         client.set(seen, "1", ex=config.callback_window * 2)
     except DOWN_ERRORS:

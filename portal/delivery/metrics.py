@@ -71,6 +71,8 @@ def metrics():
                         headers={"WWW-Authenticate": "Bearer"})
     registry = CollectorRegistry(auto_describe=False)
     registry.register(DeliveryCollector(raw_client(), current_app.config["PROVINCE"]))
+    for collector in current_app.extensions.get("portal_metrics_collectors", ()):  # requests, spool, fleet (issue 13)
+        registry.register(collector)
     try:
         output = generate_latest(registry)
     except DOWN_ERRORS:

@@ -47,6 +47,7 @@ from typing import Callable
 
 import redis
 
+from .. import events
 from ..complaints import store
 from ..crypto import InvalidToken
 from ..redis import DOWN_ERRORS
@@ -470,7 +471,9 @@ class Forwarder:
             pipe.zadd(keys["retention"], {tracking: now}, nx=True)
             pipe.zrem(keys["undelivered"], tracking)
             self._settle(entry_id, pipe)
-            pipe.execute()
+            first, *_ = pipe.execute()
+        if first:  # counted once, even when a crash made us deliver twice
+            funnel_step(self.redis, self.province, tracking, "delivered")
         log.info("complaint %s forwarded", tracking)
 
     def _schedule(self, entry_id: bytes, tracking: str, attempt: int, channel: str, error) -> None:
@@ -504,3 +507,13 @@ class Forwarder:
             self._settle(entry_id, pipe)
             pipe.execute()
         log.error("complaint %s: dead letter (%s, %s, after %d attempt(s))", tracking, channel or "-", reason, attempts)
+
+
+def funnel_step(client: redis.Redis, province: str, tracking: str, step: str) -> None:
+    """Count a complaint's delivery or answer in the funnel; never fails the caller."""
+    try:
+        record = store.read(client, province, tracking) or {}
+        if record:
+            events.replay_event(client, events.from_record(step, record, province=province, client=client))
+    except redis.RedisError as error:
+        log.warning("funnel: %s of %s not counted (%s)", step, tracking, type(error).__name__)

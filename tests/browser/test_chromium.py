@@ -1,6 +1,6 @@
 """The resident journey in Debian's headless Chromium with JavaScript off, at phone width.
 
-A stand-in MikroTik router serves the real deploy/mikrotik/login.html; the portal app
+A stand-in MikroTik router serves the operator kit's login.html; the portal app
 runs on the test Redis. Screenshots of each language land in docs/screenshots/.
 """
 from __future__ import annotations
