@@ -98,7 +98,8 @@ def test_every_part_follows_the_primary_through_a_failover(sentinel_set, tmp_pat
         wait_for(lambda: set(wanted) <= delivered(outbox), 40)
         assert worker.poll() is None, (tmp_path / "worker.log").read_text()
         primary = layout.primary()
-        assert primary.xlen(store.stream_key("51")) == 0  # delivered, settled, nothing enqueued twice
+        # Delivered and settled (XACK + XDEL just after the outbox write): nothing left, nothing twice.
+        wait_for(lambda: primary.xlen(store.stream_key("51")) == 0, 20)
         cli = subprocess.run([sys.executable, "-m", "flask", "--app", "portal", "complaints", "show", later[-1]],
                              env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
         assert cli.returncode == 0, cli.stderr
