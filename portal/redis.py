@@ -123,6 +123,13 @@ class _PortalCluster(redis.cluster.RedisCluster):
                 return execute(*a, **k)
 
         pipe.execute = guarded
+
+        # redis-py's ClusterPipeline has no EVAL; queued as a plain command it is routed by its
+        # KEYS (which must share one slot: the portal's scripts take hash-tagged keys).
+        def eval_(script, numkeys, *keys_and_args):
+            return pipe.execute_command("EVAL", script, numkeys, *keys_and_args)
+
+        pipe.eval = eval_
         return pipe
 
 

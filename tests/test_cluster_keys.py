@@ -104,3 +104,15 @@ def test_wait_goes_to_the_primary_of_the_complaint_s_slot(cluster):
     assert refused.value.created is True
     assert store.read(client, "51", "WAIT1234X")["status"] == "received"
     assert cluster.problems() == []
+
+
+def test_a_pipelined_script_runs_on_the_node_of_its_keys(cluster):
+    # events.add_to queues one EVAL per scope on a pipeline; redis-py's ClusterPipeline has no eval.
+    client = connect(cluster.url, timeout=2)
+    with client.pipeline(transaction=False) as pipe:
+        for tag in ("p51", "p52", "p53"):
+            pipe.eval("redis.call('INCR', KEYS[1]) return redis.call('INCR', KEYS[2])", 2,
+                      f"portal:{{{tag}}}:a", f"portal:{{{tag}}}:b")
+        pipe.get("portal:{p51}:a")
+        assert pipe.execute() == [1, 1, 1, b"1"]
+    assert cluster.problems() == []
