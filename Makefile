@@ -21,8 +21,9 @@ test:  ## the whole suite; installs the Debian packages it drives first (.ci/sys
 	$(MAKE) --no-print-directory $(STAMP)
 	$(PY) -m pytest
 
-bench: $(STAMP)  ## load on loopback against gunicorn + Redis
-	$(PY) -m tests.bench.run
+bench: $(STAMP)  ## every resident page under load, as a ratio of a bare Flask floor (installs wrk once)
+	PYTHON=$(PYTHON) VENV=$(VENV) bash .ci/system-packages bench
+	$(PY) -m tests.bench.run $(BENCH_ARGS)
 	$(PY) -m tests.bench.campaigns  # the landing with 1,000 campaigns next to one (issue 11)
 
 chaos: $(STAMP)  ## 1,000 complaints through failures; must end 1000 / 0 / 0

@@ -3,18 +3,19 @@
 Workers = cores: on 2-core machines 2×cores+1 was never faster and up to 28%
 slower (docs/performance.md).
 
-Worker class: gthread, chosen by `make bench` (2 cores, 50 connections, Redis
-with appendfsync always, median of 3 passes; README.md has the table):
+Worker class: gthread, chosen by `make bench` (issue 14: every page against a bare Flask
+floor on the same settings, Redis appendfsync everysec + the complaint journal, 2 cores
+shared with wrk and a busy machine, 50 connections, median of 5 interleaved passes of 8 s):
 
-    class    landing req/s  landing p99  complaint req/s  floor req/s  floor p99
-    sync          1,368        90 ms          719             2,220        48 ms
-    gthread       1,426        76 ms          577             2,862        43 ms
-    gevent        1,740       119 ms          704             4,676       595 ms
+    class    floor req/s  landing  landing GET  form   complaint  receipt  status  connect  (÷ floor)
+    sync         4,067     0.25      0.34       0.18     0.08      0.18     0.23    0.27
+    gthread      4,253     0.18      0.28       0.28     0.07      0.19     0.27    0.23
+    complaint POST req/s: sync 195 (148-393), gthread 339 (269-364); p99 sync 631 ms, gthread 292 ms
 
-gthread has the best landing tail, overlaps the requests that wait on Redis's
-fsync, and does not stall on a slow client the way a sync worker does; gevent
-was fastest but its tail under load was 5-10x worse (as performance.md found)
-and it adds a dependency.
+The ratios are within each other's spread on a machine this loaded; the durable path (the
+complaint, which waits for the journal's fsync) is clearly better on gthread, whose threads
+overlap that wait, and gthread keeps a slow phone from holding a whole worker. gevent was not
+retried: performance.md found its tail poor under overload, and it adds a dependency.
 """
 import multiprocessing
 import os

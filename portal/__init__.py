@@ -67,6 +67,9 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     campaigns.init_app(app)  # published campaigns for the landing, campaign images (issue 11)
     studio.init_app(app)  # the campaign studio for staff at /studio, and `flask staff create` (issue 11)
+    from . import compress
+
+    compress.init_app(app)  # gzip for clients that accept it (issue 14)
     cli.guard_commands(app.cli)  # last: covers every group registered above
     return app
 

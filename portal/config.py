@@ -19,6 +19,7 @@ class Defaults:
     REDIS_SENTINEL_PASSWORD = "" # the Sentinels' own password (environment only), if they have one
     REDIS_MIN_REPLICAS = 0       # replicas that must confirm a complaint (WAIT) before its receipt
     REDIS_WAIT_TIMEOUT = 0.2     # seconds WAIT may take; fewer confirmations: the complaint is spooled
+    EVENT_FLUSH_SECONDS = 1.0    # impressions/grants/complaint counts are written in batches this often (0: at once)
 
     # Secrets (environment only).
     SECRET_KEY = ""              # signs form timestamps and fallback session tokens
@@ -29,7 +30,7 @@ class Defaults:
     PROVINCE = "51"              # Kemendagri code; names the complaint stream's hash tag
     PUBLIC_URL = "http://127.0.0.1:8080"  # how residents reach the portal (RFC 8908 URLs)
     PROXY_COUNT = 0              # reverse proxies in front of gunicorn (nginx: 1)
-    VAR_DIR = "var"              # spool and embedded Redis data
+    VAR_DIR = "var"              # spool, complaint journal and embedded Redis data
 
     # Resident journey.
     SESSION_TTL = 900            # seconds a portal session lives

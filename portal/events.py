@@ -1,6 +1,6 @@
 """Funnel events (impression -> form -> complaint -> delivered -> answered -> grant), recorded for results.
 
-One event is written with ONE pipelined round trip (``add_to``), as:
+One event is written with one pipelined round trip (``add_to``), as:
 
 - the raw stream ``portal:events`` (capped; trimmed by age by ``portal.retention``);
 - a counter hash per region scope and WITA day, ``portal:{<scope>}:fn:<yyyymmdd>``, for the
@@ -23,12 +23,24 @@ So a month for the whole province is 30 HGETALLs of one small hash each. Events 
 pseudonymous device id (portal/tracking's device key), never a MAC or an IP. When Redis is
 down, events go to the local spool and are replayed (the counters then land on the event's
 own day, because the day comes from the event's time, not the replay's).
+
+A request does not write its event itself: :func:`record` puts it in the process's buffer,
+and a background thread writes what gathered every ``EVENT_FLUSH_SECONDS`` in one pipeline
+(``add_to`` per event). No resident page waits for an event to reach Redis; a crash of the
+process or the machine loses at most that interval's events (README, "Speed").
+``EVENT_FLUSH_SECONDS = 0`` writes each event at once.
 """
 from __future__ import annotations
 
+import atexit
+import logging
+import os
+import threading
 import time
 
 from flask import current_app, has_app_context
+
+log = logging.getLogger(__name__)
 
 EVENTS = "portal:events"
 COUNTERS = "portal:{{{scope}}}:fn:{day}"
@@ -57,6 +69,12 @@ def make_event(kind: str, *, site_id: str, campaign: str, lang: str, device: str
         site = current_app.extensions["portal_sites"].get(None, site_id)  # in memory, no round trip
     if province is None:
         province = current_app.config["PROVINCE"] if has_app_context() else "51"
+    if campaign.startswith("c:") and not variant:
+        # A published campaign as the landing names it, ``c:<id>:<version>:<variant>``: the
+        # funnel counts the campaign by its id (across versions) and the A/B variant apart.
+        parts = campaign.split(":")
+        if len(parts) == 4:
+            campaign, variant = parts[1], parts[3]
     return {
         "kind": kind,
         "site": site_id or "unknown",
@@ -153,6 +171,12 @@ def count_grant(client_or_pipe, province: str, vendor: str, outcome: str, *, at:
         client_or_pipe.expire(key, GRANTS_TTL)
 
 
+def add_batch_to(pipe, events: list[dict]) -> None:
+    """Queue the commands that record *events* (a buffered batch) on one pipeline."""
+    for event in events:
+        add_to(pipe, event)
+
+
 def replay_event(client, event: dict) -> None:
     """Write a spooled (or worker-side) event to Redis in one round trip."""
     with client.pipeline(transaction=False) as pipe:
@@ -172,3 +196,80 @@ def _code(code: str) -> str:
 def _clean(value: str) -> str:
     # "|" separates fields and ":" key parts: an opaque campaign id must not smuggle either in.
     return (value or "").replace("|", "_").replace(":", "_")
+
+
+class EventBuffer:
+    """Events of one app in one process, written to Redis in batches by a daemon thread."""
+
+    def __init__(self, client, spool, interval: float, *, limit: int = 5000):
+        self.client, self.spool, self.interval, self.limit = client, spool, interval, limit
+        self._events: list[dict] = []
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._pid = 0  # the thread does not survive a fork (gunicorn workers): started per process
+
+    def add(self, event: dict) -> None:
+        """Buffer *event*; the thread writes it within ``interval`` seconds."""
+        with self._lock:
+            self._events.append(event)
+            full = len(self._events) >= self.limit
+            if self.interval > 0 and self._pid != os.getpid():
+                self._pid = os.getpid()
+                threading.Thread(target=self._run, name="portal-events", daemon=True).start()
+                atexit.register(self.flush)
+        if full:
+            self._wake.set()
+
+    def pending(self) -> int:
+        """How many events wait to be written."""
+        return len(self._events)
+
+    def flush(self) -> int:
+        """Write the buffered events in one pipeline (the spool if Redis cannot take them)."""
+        with self._lock:
+            batch, self._events = self._events, []
+        if not batch:
+            return 0
+        from .redis import DOWN_ERRORS
+
+        try:
+            with self.client.pipeline(transaction=False) as pipe:
+                add_batch_to(pipe, batch)
+                pipe.execute()
+        except DOWN_ERRORS as error:
+            log.warning("%d event(s) spooled: Redis unreachable (%s)", len(batch), type(error).__name__)
+            try:
+                for event in batch:
+                    self.spool.append("event", event)
+            except OSError:
+                log.error("could not spool %d event(s)", len(batch))
+        return len(batch)
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(self.interval)
+            self._wake.clear()
+            try:
+                self.flush()
+            except Exception:  # a surprise must not end the thread: later events still need it
+                log.exception("event flush failed")
+
+
+def buffer():
+    """The app's event buffer (created on first use)."""
+    found = current_app.extensions.get("portal_event_buffer")
+    if found is None:
+        from .redis import raw_client
+
+        found = current_app.extensions["portal_event_buffer"] = EventBuffer(
+            raw_client(), current_app.extensions["portal_spool"],
+            float(current_app.config["EVENT_FLUSH_SECONDS"]))
+    return found
+
+
+def record(event: dict) -> None:
+    """Count *event*: buffered for the background write, or at once with ``EVENT_FLUSH_SECONDS = 0``."""
+    events = buffer()
+    events.add(event)
+    if events.interval <= 0:
+        events.flush()

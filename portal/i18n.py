@@ -120,5 +120,26 @@ def lang_url(context, code: str) -> str:
     if request.method == "GET" and request.endpoint:
         # A page outside any session (status, privacy): its path, and only the arguments its
         # view vouched for (g.lang_args), never the visitor's query as such.
-        return url_for(request.endpoint, **(request.view_args or {}), **g.get("lang_args", {}), lang=code)
-    return url_for("status.lookup", lang=code)
+        args = {**(request.view_args or {}), **g.get("lang_args", {})}
+        return _cached_url(request.endpoint, args, code)
+    return _cached_url("status.lookup", {}, code)
+
+
+LANG_URL_CACHE_SIZE = 4096
+
+
+def _cached_url(endpoint: str, args: dict, code: str) -> str:
+    """``url_for(endpoint, **args, lang=code)``, remembered: building it costs more than the page's other links.
+
+    The key is everything the URL is made of, so a cached URL is the one this request would build.
+    """
+    from flask import url_for
+
+    key = (request.script_root, endpoint, tuple(sorted(args.items())), code)
+    cache = current_app.extensions.setdefault("portal_lang_urls", {})
+    url = cache.get(key)
+    if url is None:
+        if len(cache) >= LANG_URL_CACHE_SIZE:
+            cache.clear()
+        url = cache[key] = url_for(endpoint, **args, lang=code)
+    return url

@@ -24,6 +24,8 @@ import redis
 from flask import Flask, current_app, request
 from werkzeug.exceptions import TooManyRequests
 
+from . import ride_along
+from .complaints.store import script as stored_script
 from .crypto import get_crypto
 from .errors import render_error
 from .redis import DOWN_ERRORS, get_redis, report_failure
@@ -37,6 +39,10 @@ STATUS_WINDOW = 600     # seconds of the status-lookup window
 EXEMPT_BLUEPRINTS = {"radius_api", "delivery_callbacks", "delivery_metrics"}
 EXEMPT_ENDPOINTS = {"captive.healthz", "captive.readyz", "gateway_api.authmon", "gateway_api.wifidog_auth",
                     "gateway_api.wifidog_ping", "gateway_api.signed_heartbeat", "splash.connect", "gateway_api.wait"}
+#: Resident pages whose view makes a Redis round trip anyway (session, record): their per-client
+#: hit rides on it (portal/ride_along.py) instead of costing a round trip of its own (issue 14).
+RIDE_ALONG_ENDPOINTS = {"splash.arrival", "splash.landing", "complaints.complaint_form", "complaints.submit",
+                        "status.show"}
 
 # Count one hit; the first hit opens the window (the key's lifetime). Returns the count.
 _HIT = """
@@ -44,6 +50,8 @@ local n = redis.call('INCR', KEYS[1])
 if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 return n
 """
+
+_HIT_SHA = hashlib.sha1(_HIT.encode()).hexdigest()  # what EVALSHA names it by (redis-py's Script does the same)
 
 # Complaint quota: the device's own counter first; only a complaint within the device's share
 # counts against the site, so one device (however often it sends) cannot use up the site's hour.
@@ -78,12 +86,36 @@ def client_subject() -> str:
 def _run(script: str, keys: list[str], *args):
     """Run a limiter script; None when Redis cannot answer (the caller then allows)."""
     try:
-        return get_redis().eval(script, len(keys), *keys, *args)
+        client = get_redis()
+        return stored_script(client, script)(keys=keys, args=list(args), client=client)
     except DOWN_ERRORS:
         report_failure()
     except redis.RedisError as error:  # e.g. OOM under noeviction: still never block a resident
         log.warning("limiter skipped: %s", type(error).__name__)
     return None
+
+
+class SiteBusy(TooManyRequests):
+    """The site's per-minute limit refused a complaint post: the form is shown again with what was typed."""
+
+
+def _queue(scope: str, subject: str, limit: int, window: int, retry_after: int,
+           refusal: type[TooManyRequests] = TooManyRequests) -> None:
+    """Count one hit on the request's own Redis round trip (or after its view); refuse beyond *limit*."""
+    if not limit or int(limit) <= 0:
+        return
+    counter = key(scope, subject)
+
+    def judge(answer) -> None:
+        if isinstance(answer, redis.exceptions.NoScriptError):  # Redis restarted: load it and count
+            answer = _run(_HIT, [counter], window)
+        elif isinstance(answer, Exception):
+            log.warning("limiter skipped: %s", type(answer).__name__)
+            return
+        if answer is not None and int(answer) > int(limit):
+            raise refusal(retry_after=retry_after)
+
+    ride_along.queue(ride_along.Hit(sha=_HIT_SHA, keys=[counter], args=[window], judge=judge))
 
 
 def allow(scope: str, subject: str, limit: int, window: int) -> bool:
@@ -103,6 +135,26 @@ def site_allows(site_id: str) -> bool:
 def status_lookup_allowed() -> bool:
     """Count one tracking-number lookup against this client's ``STATUS_LIMIT`` per 10 minutes."""
     return allow("status", client_subject(), current_app.config["STATUS_LIMIT"], STATUS_WINDOW)
+
+
+def queue_site(site_id: str) -> None:
+    """Count one complaint post against the site's per-minute limit on the post's next round trip.
+
+    The refusal is :class:`SiteBusy`, raised by that trip or by :func:`settle`.
+    """
+    _queue("site", pseudonym("site", site_id or "unknown"), current_app.config["SITE_REQUEST_LIMIT"],
+           REQUEST_WINDOW, REQUEST_WINDOW, refusal=SiteBusy)
+
+
+def settle() -> None:
+    """Count now the hits that found no round trip to ride (Redis skipped by the breaker); may refuse."""
+    for hit in ride_along.take():
+        hit.judge(_run(_HIT, hit.keys, *hit.args))
+
+
+def queue_status_lookup() -> None:
+    """Count one tracking-number lookup on the status page's own round trip (``STATUS_LIMIT`` per 10 minutes)."""
+    _queue("status", client_subject(), current_app.config["STATUS_LIMIT"], STATUS_WINDOW, STATUS_WINDOW)
 
 
 def held_allowed() -> bool:
@@ -148,10 +200,25 @@ def init_app(app: Flask) -> None:
             return None
         if request.endpoint is None:  # a 404 costs nothing to answer
             return None
+        if request.endpoint in RIDE_ALONG_ENDPOINTS:
+            _queue("client", client_subject(), app.config["REQUEST_LIMIT"], REQUEST_WINDOW, REQUEST_WINDOW)
+            return None
         if not allow("client", client_subject(), app.config["REQUEST_LIMIT"], REQUEST_WINDOW):
             log.info("request limit reached on %s", request.url_rule.rule if request.url_rule else "?")
             too_many_requests()
         return None
+
+    @app.after_request
+    def count_left_over_hits(response):
+        # A view that never reached Redis (an error page, a malformed number): count its hits now.
+        for hit in ride_along.take():
+            try:
+                hit.judge(_run(_HIT, hit.keys, *hit.args))
+            except TooManyRequests as refusal:
+                log.info("request limit reached on %s", request.url_rule.rule if request.url_rule else "?")
+                body, status, headers = limited(refusal)
+                return app.make_response((body, status, headers))
+        return response
 
     @app.errorhandler(429)
     def limited(error):

@@ -28,6 +28,7 @@ from flask import current_app
 
 from hotspot_hooks import Arrival
 
+from . import ride_along
 from .crypto import InvalidToken, get_crypto
 from .redis import DOWN_ERRORS, get_redis, report_failure
 
@@ -139,7 +140,8 @@ def load(token: str, fallback: str = "") -> PortalSession | None:
         return None
     key, _ = _token_keys(token)
     try:
-        blob = get_redis().get(key)
+        # The request's limit counters ride on this round trip (portal/ride_along.py).
+        [blob] = ride_along.execute(get_redis(), lambda pipe: pipe.get(key))
     except DOWN_ERRORS:
         report_failure()
         return _from_fallback(token, fallback)

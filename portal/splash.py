@@ -25,7 +25,7 @@ from . import events, gateway_steps, radius, sessions
 from .campaigns import campaign_template
 from .errors import render_error
 from .i18n import LANGUAGE_NAMES, LANGUAGES, choose_language
-from .redis import DOWN_ERRORS, get_redis, report_failure
+from .redis import DOWN_ERRORS, report_failure
 from .sessions import PortalSession
 # The visit's helpers live in visits.py; these names stay importable from here.
 from .visits import (find_site, grant_defaults, load_session_or_expired, open_session,  # noqa: F401
@@ -192,17 +192,10 @@ def record_grant(session: PortalSession, minutes: int) -> None:
                               lang=session.lang, device=session.device)
     if session.durable:
         try:
-            with get_redis().pipeline(transaction=False) as pipe:
-                sessions.save(session, pipe)
-                events.add_to(pipe, event)
-                pipe.execute()
-            return
+            sessions.save(session)
         except DOWN_ERRORS:
             report_failure()
-    try:
-        events.spool_event(event)
-    except OSError:
-        log.error("could not spool a grant event")
+    events.record(event)  # counted in the background batch (or spooled by it while Redis is down)
 
 
 @bp.get("/privacy")

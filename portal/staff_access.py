@@ -9,7 +9,8 @@ studio's sign-in code.
 Roles: ``admin`` (province administrator), ``editor`` (kabupaten/kota editor, or
 province-wide when its region is the province), ``reviewer``, ``operator`` (sites
 and gateway settings) and ``auditor`` (read-only). A staff member's ``region`` is a
-Kemendagri code prefix: ``"51"`` for the whole province, ``"5171"`` for Kota Denpasar.
+Kemendagri code prefix: ``"51"`` for the whole province, ``"51.71"`` (or ``"5171"``) for
+Kota Denpasar.
 """
 from __future__ import annotations
 
@@ -35,7 +36,8 @@ class Staff:
 
     def covers(self, code: str | None) -> bool:
         """True when *code* (a region code, or a site's desa code) lies in this member's region."""
-        return bool(code) and str(code).replace(".", "").startswith(self.region)
+        # Either spelling of a Kemendagri code, dotted ("51.71") or not ("5171"), on both sides.
+        return bool(code) and str(code).replace(".", "").startswith(self.region.replace(".", ""))
 
 
 _loader: Callable[[], Staff | None] | None = None

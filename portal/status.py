@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
 
-from . import limits
+from . import limits, ride_along
 from .complaints import store
 from .i18n import LANGUAGE_NAMES, LANGUAGES, choose_language
 from .redis import DOWN_ERRORS, get_redis, report_failure
@@ -51,13 +51,15 @@ def show(number: str):
     """Show where a complaint is: received, forwarded, answered."""
     g.lang = choose_language(request.args.get("lang"))
     # Counted here only (the lookup form redirects here): guessing numbers costs a lookup each.
-    if not limits.status_lookup_allowed():
-        limits.too_many_requests(limits.STATUS_WINDOW)
+    # The count rides on the record's round trip (or is taken after an invalid number's page).
+    limits.queue_status_lookup()
     canonical = normalize(number)
     if canonical is None:
         return _page("status/lookup.html", 404, number=number, invalid=True)
+    key = store.record_key(current_app.config["PROVINCE"], canonical)
     try:
-        record = store.read(get_redis(), current_app.config["PROVINCE"], canonical)
+        [raw] = ride_along.execute(get_redis(), lambda pipe: pipe.hgetall(key))
+        record = {k.decode(): v.decode() for k, v in raw.items()} or None
     except DOWN_ERRORS:
         report_failure()
         return _page("status/unavailable.html", 503, number=display(canonical))

@@ -11,7 +11,7 @@ from flask import current_app, g, request
 
 from hotspot_hooks import Arrival
 
-from . import events, sessions
+from . import events, ride_along, sessions
 from .campaigns import campaign_for
 from .crypto import get_crypto
 from .errors import render_error
@@ -60,7 +60,7 @@ def grant_defaults() -> dict:
 
 
 def open_session(arrived: Arrival, site) -> PortalSession:
-    """Create the portal session and record the impression in one round trip."""
+    """Create the portal session (one Redis write) and count the impression in the background."""
     session = PortalSession(
         token=sessions.new_token(),
         arrival=arrived,
@@ -72,17 +72,12 @@ def open_session(arrived: Arrival, site) -> PortalSession:
     event = events.make_event("impression", site_id=session.site_id, campaign=session.campaign,
                               lang=session.lang, device=session.device)
     try:
-        with get_redis().pipeline(transaction=False) as pipe:
-            sessions.save(session, pipe)
-            events.add_to(pipe, event)
-            pipe.execute()
+        # One round trip, the limit counters riding on it; Redis fsyncs once a second, so no disk wait.
+        ride_along.execute(get_redis(), lambda pipe: sessions.save(session, pipe))
     except DOWN_ERRORS:
         report_failure()
         session.token = sessions.fallback_token(session)
-        try:
-            events.spool_event(event)
-        except OSError:
-            log.error("could not spool an impression event")
+    events.record(event)  # counted in the background batch (or spooled by it while Redis is down)
     return session
 
 

@@ -99,6 +99,9 @@ def make_config(redis_url: str, var_dir: Path, **overrides) -> dict:
         "MIN_FILL_SECONDS": 0,
         "REDIS_RETRY_AFTER": 0.0,
         "PUBLIC_URL": "https://portal.test",
+        # Counts written at once, so no batch of one test lands in the next test's Redis;
+        # tests/test_fastpath.py covers the batched path, gunicorn tests run it by default.
+        "EVENT_FLUSH_SECONDS": 0,
     }
     config.update(overrides)
     return config

@@ -41,7 +41,9 @@ def portal_env(redis_url: str, var_dir, *, data_keys: str | None = None, **setti
 class Gunicorn:
     """gunicorn with deploy/gunicorn.conf.py serving ``portal.wsgi:app`` on 127.0.0.1."""
 
-    def __init__(self, env: dict, *, workers: int = 2, worker_class: str | None = None, threads: int | None = None):
+    def __init__(self, env: dict, *, workers: int = 2, worker_class: str | None = None, threads: int | None = None,
+                 app: str = "portal.wsgi:app"):
+        self.app = app  # tests/bench serves its bare Flask floor the same way
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = dict(os.environ, **env, PORTAL_WORKERS=str(workers))
@@ -58,7 +60,7 @@ class Gunicorn:
         self.log = tempfile.NamedTemporaryFile(prefix="gunicorn-", suffix=".log", delete=False)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "deploy" / "gunicorn.conf.py"),
-             "--bind", f"127.0.0.1:{self.port}", "portal.wsgi:app"],
+             "--bind", f"127.0.0.1:{self.port}", self.app],
             env=self.env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=self.log,
         )
         deadline = time.monotonic() + timeout

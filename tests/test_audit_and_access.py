@@ -32,6 +32,8 @@ def test_covers_is_a_region_prefix():
     assert editor.covers("5171010001") and editor.covers("51.71.01")
     assert not editor.covers("5103010001") and not editor.covers("") and not editor.covers(None)
     assert Staff(id="2", username="a", role="admin", region="51").covers("5103")
+    dotted = Staff(id="3", username="d", role="editor", region="51.71")
+    assert dotted.covers("5171010001") and dotted.covers("51.71.01") and not dotted.covers("51.03")
 
 
 @pytest.fixture

@@ -115,6 +115,12 @@ def test_two_visitors_at_one_site_never_see_each_others_values(portal_http, case
                                             headers=headers, timeout=10)
                         assert page.status_code == 200, (page_path, page.status_code)
                         pages[name].append(page.text)
+    # The complaint form is cached too (issue 14): its signed stamp is filled in per request, so
+    # no two forms ever carry the same one (a shared stamp would give two residents one tracking number).
+    stamps = [stamp for name in pages for page in pages[name]
+              for stamp in re.findall(r'name="started" value="([^"]+)"', page)]
+    assert stamps
+    assert len(set(stamps)) == len(stamps), "one form stamp served twice"
     for me, other in (("a", "b"), ("b", "a")):
         foreign = tokens[other] | set().union(*(fallbacks_of(p) for p in pages[other]))
         mine = tokens[me] | set().union(*(fallbacks_of(p) for p in pages[me]))

@@ -76,6 +76,14 @@ TABLE = {
                                                           data=(("action", "reject"), ("reason", "spam"))),
     ("/studio/audit", "GET"): Spec(roles=("admin", "auditor")),
     ("/studio/audit.csv", "GET"): Spec(roles=("admin", "auditor")),
+    # Results and fleet health (portal/results): figures are scoped by region in the queries
+    # themselves (tests/test_results_pages.py checks another region's figures are refused).
+    ("/studio/results/", "GET"): Spec(),
+    ("/studio/results/export.<fmt>", "GET"): Spec(path="/studio/results/export.csv"),
+    ("/studio/fleet/", "GET"): Spec(),
+    ("/studio/fleet/sites.<fmt>", "GET"): Spec(path="/studio/fleet/sites.csv"),
+    ("/studio/dsr/", "GET"): Spec(roles=("admin",)),
+    ("/studio/dsr/", "POST"): Spec(roles=("admin",), data=(("action", "find"), ("tracking", "AAAA-AAAA-A"))),
     ("/studio/logout", "POST"): Spec(),  # last: it signs the caller out
 }
 

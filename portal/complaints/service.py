@@ -1,8 +1,10 @@
 """Accepting a complaint: abuse checks, sealing personal data, and storing it durably.
 
-A complaint is shown as received only after it is in Redis (AOF) or, when
-Redis is unreachable, in the fsync'd local spool, from which it moves to
-Redis by itself. The tracking number is derived from the form's nonce, so a
+A complaint is shown as received only after it is in the fsync'd journal of
+this machine and in Redis (AOF, ``appendfsync everysec``), or, when Redis is
+unreachable, in the fsync'd local spool, from which it moves to Redis by
+itself. The journal covers the second a power cut can take from Redis
+(:mod:`portal.complaints.journal`). The tracking number is derived from the form's nonce, so a
 double tap or a resent form stores one complaint and shows the same receipt.
 """
 from __future__ import annotations
@@ -10,17 +12,19 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import os
 import secrets
 import time
 
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-from .. import contact_index, events, limits
+from .. import contact_index, events, limits, ride_along
 from ..crypto import get_crypto
 from ..redis import DOWN_ERRORS, NotReplicatedError, get_redis, raw_client, report_failure, report_success
 from ..tracking import ALPHABET, check_symbol
 from . import store
+from .journal import Journal
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +56,10 @@ def tracking_for(nonce: str) -> str:
 
 def stored_status(tracking: str) -> str:
     """Return the status of an already stored complaint, "" if none (or Redis cannot say)."""
+    key = store.record_key(current_app.config["PROVINCE"], tracking)
     try:
-        status = get_redis().hget(store.record_key(current_app.config["PROVINCE"], tracking), "status")
+        # The site's request count rides on this round trip (portal/ride_along.py).
+        [status] = ride_along.execute(get_redis(), lambda pipe: pipe.hget(key, "status"))
     except DOWN_ERRORS:
         report_failure()
         return ""
@@ -116,15 +122,7 @@ def record_form_opened(session) -> None:
     """Count the complaint form being opened (funnel step ``form``); fail open."""
     event = events.make_event("form", site_id=session.site_id, campaign=session.campaign, lang=session.lang,
                               device=session.device, variant=getattr(session, "variant", ""))
-    try:
-        events.replay_event(get_redis(), event)
-        return
-    except DOWN_ERRORS:
-        report_failure()
-    try:
-        events.spool_event(event)
-    except OSError:
-        log.error("could not spool a form event")
+    events.record(event)  # counted in the background batch (or spooled by it while Redis is down)
 
 
 def save(complaint: store.StoredComplaint) -> str:
@@ -139,11 +137,16 @@ def save(complaint: store.StoredComplaint) -> str:
                               device=complaint.plain["device"], variant=complaint.plain.get("variant", ""))
     replicas = {"replicas": current_app.config["REDIS_MIN_REPLICAS"],
                 "wait_timeout": current_app.config["REDIS_WAIT_TIMEOUT"]}
+    # On the disk before anything else: Redis fsyncs once a second, the receipt cannot wait for that.
+    try:
+        journal().append(complaint.to_spool())
+    except OSError as error:  # a full or failing local disk: Redis (and its replicas) still take it
+        log.error("complaint %s not journaled: %s", complaint.plain["tracking"], type(error).__name__)
     try:
         client = get_redis()
         created = store.write(client, province, complaint, **replicas)
         if created:
-            events.replay_event(client, event)
+            events.record(event)
         report_success()
         if complaint.held_reason:
             log.info("complaint %s held for review: %s (site %s)", complaint.plain["tracking"],
@@ -151,6 +154,11 @@ def save(complaint: store.StoredComplaint) -> str:
         else:
             log.info("complaint %s stored (site %s)", complaint.plain["tracking"], complaint.plain["site_id"])
         _replay_if_pending()
+        if journal().due():
+            try:
+                maintain_journal(client)
+            except DOWN_ERRORS:
+                report_failure()
         return "redis"
     except NotReplicatedError as error:
         # On the primary but on no replica yet: a failover now could lose it, so the receipt
@@ -176,11 +184,35 @@ def _replay_if_pending() -> None:
             report_failure()
 
 
+def journal() -> Journal:
+    """This machine's complaint journal (``<VAR_DIR>/journal``)."""
+    found = current_app.extensions.get("portal_journal")
+    if found is None:
+        found = current_app.extensions["portal_journal"] = Journal(
+            os.path.join(current_app.config["VAR_DIR"], "journal"))
+    return found
+
+
+def maintain_journal(client) -> int:
+    """Rewrite the journal into a Redis that restarted since we last looked, else trim it.
+
+    Returns how many complaints were written again (0 when Redis kept running).
+    """
+    province = current_app.config["PROVINCE"]
+    info = client.info("server")
+    return journal().maintain(str(info["run_id"]), lambda data: store.write(
+        client, province, store.StoredComplaint.from_spool(data)))
+
+
 def replay_spool() -> int:
     """Move spooled complaints and events into Redis; return how many records moved."""
     client = raw_client()
     province = current_app.config["PROVINCE"]
     spool = current_app.extensions["portal_spool"]
+    try:  # the worker calls this each turn: a restarted Redis gets its last complaints back
+        maintain_journal(client)
+    except DOWN_ERRORS:
+        pass  # Redis is down: the journal waits, and the spool below cannot move either
     replicas = {"replicas": current_app.config["REDIS_MIN_REPLICAS"],
                 "wait_timeout": current_app.config["REDIS_WAIT_TIMEOUT"]}
     # The spool line goes only once a replica has the complaint too (NotReplicatedError stops the replay).

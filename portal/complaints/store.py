@@ -117,6 +117,15 @@ class StoredComplaint:
                    held_reason=data.get("held_reason", ""), contact_index=data.get("contact_index", ""))
 
 
+def script(client: redis.Redis, source: str):
+    """*source* as a redis-py Script of *client*: EVALSHA, loaded again only after a Redis restart."""
+    scripts = client.__dict__.setdefault("_portal_scripts", {})
+    found = scripts.get(source)
+    if found is None:
+        found = scripts[source] = client.register_script(source)
+    return found
+
+
 def write(client: redis.Redis, province: str, complaint: StoredComplaint, *, replicas: int = 0,
           wait_timeout: float = 0.2) -> bool:
     """Store the record and queue it for delivery (or for review, if held); False if it was already stored.
@@ -131,17 +140,18 @@ def write(client: redis.Redis, province: str, complaint: StoredComplaint, *, rep
         fields += [name, value]
     index = [contact_key(province, complaint.contact_index)] if complaint.contact_index else []
     if complaint.held_reason:
-        args = (_WRITE_HELD, 2 + len(index), record_key(province, tracking), held_key(province),
-                *index, tracking, complaint.plain["created_at"], *fields)
+        source, keys = _WRITE_HELD, [record_key(province, tracking), held_key(province), *index]
+        args = [tracking, complaint.plain["created_at"], *fields]
     else:
-        args = (_WRITE, 2 + len(index), record_key(province, tracking), stream_key(province), *index, tracking, *fields)
+        source, keys = _WRITE, [record_key(province, tracking), stream_key(province), *index]
+        args = [tracking, *fields]
     try:
         if replicas <= 0:
-            return bool(client.eval(*args))
+            return bool(script(client, source)(keys=keys, args=args))
         # On a cluster, WAIT must go to the primary of the record's slot, on the write's connection.
-        node = client.get_node_from_key(args[2]).redis_connection if is_cluster(client) else client
+        node = client.get_node_from_key(keys[0]).redis_connection if is_cluster(client) else client
         with node.pipeline(transaction=False) as pipe:
-            pipe.eval(*args)
+            script(node, source)(keys=keys, args=args, client=pipe)
             pipe.wait(replicas, max(1, int(wait_timeout * 1000)))
             created, confirmed = pipe.execute()
     except redis.ResponseError as error:

@@ -1,9 +1,12 @@
 """Blueprint for the complaint form and the receipt, inside a portal session."""
 from __future__ import annotations
 
-from flask import Blueprint, current_app, render_template, request
+from flask import Blueprint, current_app, g, render_template, request
 
-from .. import limits, sessions
+from hotspot_hooks import Arrival
+
+from .. import limits, page_cache, sessions
+from ..sessions import PortalSession
 from ..visits import load_session_or_expired, page_context, site_of
 from ..tracking import display
 from . import service
@@ -37,7 +40,26 @@ def complaint_form(token: str):
         limits.too_many_requests()
     site = site_of(session)
     service.record_form_opened(session)
-    return render_form(prefilled_form(site), session, site)
+    if not session.durable:  # Redis is down: rare, render in full
+        return render_form(prefilled_form(site), session, site)
+    # A blank form differs between residents of a site only in the token, its copy and the stamp.
+    key = ("form", g.lang, site.site_id if site else "", today_in_bali().isoformat())
+    return page_cache.filled(key, site, lambda: _render_marked_form(session, site), {
+        page_cache.TOKEN_MARK: session.token,
+        page_cache.FALLBACK_MARK: sessions.fallback_blob(session),
+        page_cache.STAMP_MARK: service.new_form_stamp(),
+    })
+
+
+def _render_marked_form(session, site) -> str:
+    """The shared render of a blank form: a placeholder session, in a request that carries nothing of anyone's."""
+    marked = PortalSession(token=page_cache.TOKEN_MARK, arrival=Arrival(vendor=session.arrival.vendor, gateway_id=""),
+                           site_id=session.site_id, lang=session.lang, campaign=session.campaign)
+    with current_app.test_request_context(f"/p/{page_cache.TOKEN_MARK}/lapor", method="GET"):
+        form = prefilled_form(site)
+        form.started.data = page_cache.STAMP_MARK
+        return render_template("complaints/form.html", form=form, problem="", kinds=KINDS, categories=CATEGORIES,
+                               **page_context(marked, site, fallback=page_cache.FALLBACK_MARK))
 
 
 @bp.post("/p/<token>/lapor")
@@ -55,11 +77,14 @@ def submit(token: str):
     started, nonce = stamp
     if not form.validate():
         return render_form(form, session, site, status=422)
-    if not limits.site_allows(session.site_id):
+    tracking = service.tracking_for(nonce)
+    limits.queue_site(session.site_id)  # counted on the stored-status read: one round trip for both
+    try:
+        stored = service.stored_status(tracking)
+        limits.settle()
+    except limits.SiteBusy:
         # The site as a whole is flooding this minute: ask again, keeping what was typed.
         return render_form(form, session, site, problem="busy", status=429)
-    tracking = service.tracking_for(nonce)
-    stored = service.stored_status(tracking)
     if stored:
         # A double tap or a resent form: the same receipt, and no second count against the quota.
         return render_receipt(tracking, session, site, held=stored in ("held", "rejected"))
@@ -79,5 +104,29 @@ def submit(token: str):
 
 
 def render_receipt(tracking: str, session, site, *, held: bool = False):
-    return render_template("complaints/receipt.html", tracking=display(tracking), tracking_raw=tracking, held=held,
-                           lapor_url=current_app.config["LAPOR_URL"], **page_context(session, site))
+    if not session.durable:  # Redis is down: rare, render in full
+        return _render_receipt(display(tracking), tracking, session, site, held=held)
+    # Receipts of a site differ only in the token, its copy and the tracking number.
+    key = ("receipt", g.lang, site.site_id if site else "", held)
+    return page_cache.filled(key, site, lambda: _render_marked_receipt(session, site, held), {
+        page_cache.TOKEN_MARK: session.token,
+        page_cache.FALLBACK_MARK: sessions.fallback_blob(session),
+        TRACKING_MARK: display(tracking),
+    })
+
+
+TRACKING_MARK = "trk0page0mark0trk"
+
+
+def _render_receipt(number: str, raw: str, session, site, *, held: bool, fallback: str | None = None) -> str:
+    return render_template("complaints/receipt.html", tracking=number, tracking_raw=raw, held=held,
+                           lapor_url=current_app.config["LAPOR_URL"], **page_context(session, site, fallback=fallback))
+
+
+def _render_marked_receipt(session, site, held: bool) -> str:
+    """The shared render of a receipt: a placeholder session and number, in a request of its own."""
+    marked = PortalSession(token=page_cache.TOKEN_MARK, arrival=Arrival(vendor=session.arrival.vendor, gateway_id=""),
+                           site_id=session.site_id, lang=session.lang, campaign=session.campaign)
+    with current_app.test_request_context(f"/p/{page_cache.TOKEN_MARK}/lapor", method="POST"):
+        return _render_receipt(TRACKING_MARK, TRACKING_MARK, marked, site, held=held,
+                               fallback=page_cache.FALLBACK_MARK)

@@ -28,6 +28,7 @@ def handle(action: str, *, tracking: str, contact: str, actor: str, role: str, v
     client = raw_client()
     numbers = dsr.tracking_numbers_for(client, province, tracking=tracking.strip(), contact=contact.strip(),
                                        key=config["DEVICE_KEY"])
+    region = region.replace(".", "")  # the studio keeps regions dotted ("51.71")
     if region and region != province:
         numbers = [n for n in numbers if _filed_in(client, province, n, region)]
     # The audit names the complaints and, for a contact, a short prefix of its index: never the contact.

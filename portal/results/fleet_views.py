@@ -41,9 +41,9 @@ def index():
         days = funnel.day_range(funnel.today_wita(now - 6 * 86400), funnel.today_wita(now))
         province = current_app.config["PROVINCE"]
         # Kept per province and per kabupaten: a member scoped finer than a kabupaten sees none.
-        vendors = fleet.vendor_rates(raw_client(), province, days,
-                                     kab="" if staff.region == province else staff.region) \
-            if staff.region == province or len(staff.region) == 4 else []
+        mine = staff.region.replace(".", "")  # the studio keeps regions dotted ("51.71")
+        vendors = fleet.vendor_rates(raw_client(), province, days, kab="" if mine == province else mine) \
+            if mine == province or len(mine) == 4 else []
     except DOWN_ERRORS:
         return problem(_("The store is unreachable; try again in a minute."), 503)
     counts = defaultdict(int)

@@ -6,9 +6,7 @@ import io
 
 from flask import Response, g, render_template
 
-from .. import staff_access
 from ..headers import style_hash
-from ..i18n import LANGUAGES
 
 CSS = """body{font-family:sans-serif;margin:1rem auto;max-width:72rem;padding:0 1rem;color:#111}
 table{border-collapse:collapse;margin:.5rem 0 1.5rem}th,td{border:1px solid #999;padding:.2rem .5rem;text-align:right}
@@ -17,7 +15,7 @@ table.text td{text-align:left}.note{background:#fff6d5;padding:.4rem .6rem}.offl
 form.filters label{margin-right:.8rem}nav a{margin-right:1rem}"""
 
 POLICY = "; ".join((
-    "default-src 'none'", "script-src 'none'", f"style-src {style_hash(CSS)}", "img-src 'self'",
+    "default-src 'none'", "script-src 'none'", f"style-src 'self' {style_hash(CSS)}", "img-src 'self'",
     "form-action 'self'", "base-uri 'none'", "frame-ancestors 'none'"))
 
 
@@ -43,6 +41,9 @@ def csv_response(rows: list[list], filename: str) -> Response:
 
 
 def use_staff_language() -> None:
-    """Staff pages speak the signed-in member's language (Indonesian by default)."""
-    staff = staff_access.current()
-    g.lang = staff.lang if staff is not None and staff.lang in LANGUAGES else "id"
+    """Staff pages speak the language chosen in the studio (Indonesian by default)."""
+    # The studio's choice (``?lang=`` or the one kept in the studio session), so every staff
+    # page of one visit speaks one language; Indonesian by default.
+    from ..studio.i18n import studio_language
+
+    g.lang = studio_language()

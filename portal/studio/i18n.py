@@ -14,6 +14,7 @@ from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
 from flask import current_app, g, has_request_context, request, session
 
+from .. import staff_access
 from ..i18n import CATALOG_DIR
 
 LANGUAGES = ("id", "en")
@@ -39,14 +40,18 @@ def load_catalogs() -> dict[str, NullTranslations]:
 
 
 def studio_language() -> str:
-    """The staff member's language: this page's ``?lang=``, then the session's choice, else Indonesian."""
+    """The staff member's language: this page's ``?lang=``, the session's choice, the account's, else Indonesian."""
     if not has_request_context():
         return "id"
     if "studio_lang" not in g:
         asked = request.args.get("lang")
         if asked in LANGUAGES:
             session["lang"] = asked
-        g.studio_lang = session.get("lang") if session.get("lang") in LANGUAGES else "id"
+        chosen = session.get("lang")
+        if chosen not in LANGUAGES:  # no choice made in this sign-in: the account's own language
+            staff = staff_access.current() if request.path.startswith("/studio") else None
+            chosen = staff.lang if staff is not None and staff.lang in LANGUAGES else "id"
+        g.studio_lang = chosen
     return g.studio_lang
 
 

@@ -1,7 +1,7 @@
 """The results dashboard in Debian's headless Chromium as a kabupaten editor: its region's figures only.
 
-The staff member comes through the staff-access seam (the studio's sign-in replaces the
-loader); screenshots land in docs/screenshots/ for the README.
+The editor signs in through the studio's own sign-in page; screenshots land in
+docs/screenshots/ for the README.
 """
 from __future__ import annotations
 
@@ -16,7 +16,9 @@ from portal import heartbeat
 from portal.sites import import_sites, parse_csv
 from tests.browser.servers import ServerThread
 from tests.browser.test_chromium import SCREENSHOTS, chromium
-from tests.results.conftest import as_staff, site_in, write_events  # noqa: F401 (fixture)
+from tests.browser.test_studio_chromium import sign_in
+from tests.results.conftest import site_in, write_events
+from tests.studio_helpers import PASSWORD, make_staff
 
 pytestmark = pytest.mark.browser
 
@@ -35,7 +37,7 @@ def desktop(tmp_path_factory):
     driver.quit()
 
 
-def test_kabupaten_editor_sees_its_region_and_not_another(app, redis, as_staff, desktop):  # noqa: F811
+def test_kabupaten_editor_sees_its_region_and_not_another(app, redis, desktop):
     day = dt.date.today() - dt.timedelta(days=1)
     write_events(redis, site_in("51.71"), day, {"impression": 321, "form": 40, "complaint": 12, "grant": 280},
                  campaign="ramah", variant="a")
@@ -46,9 +48,10 @@ def test_kabupaten_editor_sees_its_region_and_not_another(app, redis, as_staff, 
     now = time.time()
     for site_id, age in (("T5171-1", 30), ("T5171-2", 1500), ("T5171-3", 9000)):  # online, stale, offline
         heartbeat.record(redis, province="51", site_id=site_id, now=now - age)
-    as_staff("editor", "5171", username="made.denpasar", lang="id")  # staff pages default to Indonesian
+    make_staff(app, redis, "made.denpasar", "editor", "51.71")  # staff pages default to Indonesian
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     with ServerThread(app) as portal:
+        sign_in(desktop, portal.url, "made.denpasar", PASSWORD)
         desktop.get(f"{portal.url}/studio/results/")
         assert "Kota Denpasar" in desktop.find_element(By.TAG_NAME, "h1").text
         funnel = desktop.find_element(By.ID, "funnel").text

@@ -1,6 +1,6 @@
 """``make chaos``: 1,000 complaints through the real HTTP flow while everything fails; must end 1000 / 0 / 0.
 
-1. Start a Redis (AOF, fsync always) in a temporary directory, two stand-in receivers on 127.0.0.1
+1. Start a Redis (AOF, everysec, as in production) in a temporary directory, two stand-in receivers on 127.0.0.1
    (LAPOR! and the province's case system, a signed webhook), gunicorn on a loopback port, and two
    delivery workers (``flask --app portal deliver``). Each receiver fails 30% of requests: 500, 503
    and 429 answers, 8-second hangs (the client gives up after 3), connection resets and drops,

@@ -117,3 +117,12 @@ def test_journey_counts_every_step(app, client, resident, redis):
     assert report.uniques["impression"] == 1
     assert redis.hget(events.LAST.format(site="BALI-0001"), "grant")
     assert funnel.read(redis, "r5171", [day]).totals["impression"] == 0
+
+
+def test_a_published_campaign_is_counted_by_its_id_and_variant():
+    # The landing names a published campaign c:<id>:<version>:<variant> (portal/campaigns).
+    event = events.make_event("impression", site_id="", campaign="c:festival-2027:3:B", lang="id",
+                              device="d", province="51")
+    assert (event["campaign"], event["variant"]) == ("festival-2027", "B")
+    builtin = events.make_event("impression", site_id="", campaign="sp4n-lapor", lang="id", device="d", province="51")
+    assert (builtin["campaign"], builtin["variant"]) == ("sp4n-lapor", "")
