@@ -84,9 +84,13 @@ def test_totp_second_factor(app, redis):
     assert without.response.status_code == 401
     client = StaffClient.__new__(StaffClient)
     client.client = app.test_client()
-    signed = client.post("/studio/login", {"username": "auditor1", "password": PASSWORD,
-                                           "code": pyotp.TOTP(secret).now()})
+    code = pyotp.TOTP(secret).now()
+    signed = client.post("/studio/login", {"username": "auditor1", "password": PASSWORD, "code": code})
     assert signed.status_code == 302
+    again = StaffClient.__new__(StaffClient)
+    again.client = app.test_client()
+    replayed = again.post("/studio/login", {"username": "auditor1", "password": PASSWORD, "code": code})
+    assert replayed.status_code == 401  # a code signs in once
 
 
 def test_sign_in_never_redirects_outside_the_studio(app, redis):

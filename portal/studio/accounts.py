@@ -130,7 +130,12 @@ def authenticate(client, province: str, username: str, password: str, code: str,
     reason = "bad"
     if ok and record.get("totp"):
         secret = get_crypto().unseal(record["totp"])["secret"]
-        ok = pyotp.TOTP(secret).verify((code or "").strip(), valid_window=1)
+        code = (code or "").strip()
+        ok = pyotp.TOTP(secret).verify(code, valid_window=1)
+        if ok:
+            # A code signs in once: seen again within the 90 s that valid_window=1 accepts, it is
+            # a replay (a code read over a shoulder or from a proxy log).
+            ok = bool(client.set(_k(province, f"totp-used:{record['id']}:{code}"), "1", nx=True, ex=90))
         reason = "totp"
     if not ok:
         fails_key = _k(province, "fails:" + name)
