@@ -102,6 +102,10 @@ def connect(url: str, *, pool_size: int = 32, timeout: float = 0.5, sentinels: s
     return redis.Redis(connection_pool=pool)
 
 
+#: Source of every script registered on a cluster client, by SHA1 (a handful, for the process's life).
+_SCRIPT_SOURCES: dict[str, str] = {}
+
+
 class _PortalCluster(redis.cluster.RedisCluster):
     """``RedisCluster`` whose "no node reachable" is a ConnectionError, as a dead single server's is.
 
@@ -124,13 +128,27 @@ class _PortalCluster(redis.cluster.RedisCluster):
 
         pipe.execute = guarded
 
-        # redis-py's ClusterPipeline has no EVAL; queued as a plain command it is routed by its
-        # KEYS (which must share one slot: the portal's scripts take hash-tagged keys).
+        # redis-py's ClusterPipeline refuses EVAL and EVALSHA; queued as a plain EVAL the script
+        # is routed by its KEYS (which share one slot: the portal's scripts take hash-tagged keys).
+        # EVAL with the source, not EVALSHA: a node that never saw the script cannot answer
+        # NOSCRIPT in the middle of a pipeline.
         def eval_(script, numkeys, *keys_and_args):
             return pipe.execute_command("EVAL", script, numkeys, *keys_and_args)
 
-        pipe.eval = eval_
+        def evalsha(sha, numkeys, *keys_and_args):
+            source = _SCRIPT_SOURCES.get(sha)
+            if source is None:  # a SHA computed by the caller (limits.py), which handles NOSCRIPT itself
+                return pipe.execute_command("EVALSHA", sha, numkeys, *keys_and_args)
+            return eval_(source, numkeys, *keys_and_args)
+
+        pipe.eval, pipe.evalsha = eval_, evalsha
         return pipe
+
+    def register_script(self, script):
+        """A Script as redis-py makes it, remembered so a pipeline can send its source."""
+        registered = super().register_script(script)
+        _SCRIPT_SOURCES[registered.sha] = registered.script
+        return registered
 
 
 class _unreachable_as_connection_error:

@@ -53,7 +53,9 @@ def client_for_url(url: str):
     from portal.redis import CLUSTER_SCHEME
 
     if url.startswith(CLUSTER_SCHEME):
-        return redis_py.cluster.RedisCluster.from_url("redis://" + url[len(CLUSTER_SCHEME):])
+        from portal.redis import _PortalCluster  # pipelines that take the portal's scripts
+
+        return _PortalCluster.from_url("redis://" + url[len(CLUSTER_SCHEME):])
     return redis_py.Redis.from_url(url)
 
 

@@ -116,3 +116,14 @@ def test_a_pipelined_script_runs_on_the_node_of_its_keys(cluster):
         pipe.get("portal:{p51}:a")
         assert pipe.execute() == [1, 1, 1, b"1"]
     assert cluster.problems() == []
+
+
+def test_a_pipelined_registered_script_runs_on_the_node_of_its_keys(cluster):
+    # Scripts registered once (EVALSHA) and queued on a pipeline, as the events batch does.
+    client = connect(cluster.url, timeout=2)
+    bump = client.register_script("return redis.call('INCRBY', KEYS[1], ARGV[1])")
+    with client.pipeline(transaction=False) as pipe:
+        for tag in ("p51", "p52", "p53"):
+            bump(keys=[f"portal:{{{tag}}}:n"], args=[2], client=pipe)
+        assert pipe.execute() == [2, 2, 2]
+    assert cluster.problems() == []
