@@ -142,6 +142,8 @@ class _PortalCluster(redis.cluster.RedisCluster):
             return eval_(source, numkeys, *keys_and_args)
 
         pipe.eval, pipe.evalsha = eval_, evalsha
+        # PFCOUNT is refused in cluster pipelines too; keys of one slot are fine (CROSSSLOT otherwise).
+        pipe.pfcount = lambda *keys: pipe.execute_command("PFCOUNT", *keys)
         return pipe
 
     def register_script(self, script):
