@@ -163,7 +163,7 @@ def refuse_writes(client, how: str, server) -> None:
         server.stop()
         server.extra_args = ["--appendonly", "no", "--key-load-delay", "500000"]
         server.wait_loading = False
-        server.start(timeout=20)
+        server.start(timeout=40)
         server.extra_args, server.wait_loading = [], True
         probe = redis_py.Redis.from_url(server.url, socket_timeout=3, retry=Retry(NoBackoff(), 0))
         deadline = time.monotonic() + 20
