@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench chaos lock messages clean
+.PHONY: run test bench chaos ha failover-test lock messages clean
 
 $(STAMP): pyproject.toml requirements.lock
 	PYTHON=$(PYTHON) VENV=$(VENV) bash .ci/system-packages run
@@ -28,6 +28,14 @@ bench: $(STAMP)  ## every resident page under load, as a ratio of a bare Flask f
 
 chaos: $(STAMP)  ## 1,000 complaints through failures; must end 1000 / 0 / 0
 	$(PY) -m tests.chaos.run
+
+ha: $(STAMP)  ## several machines on one: Redis + 2 replicas + 3 Sentinels, 2 nodes + workers, nginx (HA_PORT, default 8090)
+	PYTHON=$(PYTHON) VENV=$(VENV) bash .ci/system-packages ha
+	$(PY) -m portal.ha_local
+
+failover-test: $(STAMP)  ## journeys through nginx while the Redis primary and a node are SIGKILLed; must end N / 0 / 0
+	PYTHON=$(PYTHON) VENV=$(VENV) bash .ci/system-packages ha
+	$(PY) -m tests.ha.failover
 
 lock:  ## re-pin the whole dependency tree after changing pyproject.toml
 	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock

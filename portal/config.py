@@ -13,6 +13,12 @@ class Defaults:
     REDIS_POOL_SIZE = 32
     REDIS_TIMEOUT = 0.5          # seconds per command; the page falls back after this
     REDIS_RETRY_AFTER = 5.0      # seconds the circuit stays open after a Redis failure
+    # More than one machine (issue 15): Sentinel, and the replica confirmation of complaints.
+    REDIS_SENTINELS = ""         # host:port,host:port of Sentinels; set: the primary comes from them
+    REDIS_SERVICE = "portal"     # the Sentinel service (master) name
+    REDIS_SENTINEL_PASSWORD = "" # the Sentinels' own password (environment only), if they have one
+    REDIS_MIN_REPLICAS = 0       # replicas that must confirm a complaint (WAIT) before its receipt
+    REDIS_WAIT_TIMEOUT = 0.2     # seconds WAIT may take; fewer confirmations: the complaint is spooled
     EVENT_FLUSH_SECONDS = 1.0    # impressions/grants/complaint counts are written in batches this often (0: at once)
 
     # Secrets (environment only).

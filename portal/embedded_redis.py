@@ -44,10 +44,12 @@ class EmbeddedRedis:
     journal (portal/complaints/journal.py), which covers the second Redis may lose.
     """
 
-    def __init__(self, data_dir: str | os.PathLike, *, binary: str | None = None, fsync: str = "everysec"):
+    def __init__(self, data_dir: str | os.PathLike, *, binary: str | None = None, fsync: str = "everysec",
+                 extra_args: list[str] | None = None):
         self.data_dir = Path(data_dir).resolve()
         self.binary = binary or server_binary()
         self.fsync = fsync
+        self.extra_args = list(extra_args or [])  # more redis-server options (tests: --key-load-delay)
         self.process: subprocess.Popen | None = None
 
     @property
@@ -62,8 +64,10 @@ class EmbeddedRedis:
     def pidfile(self) -> Path:
         return self.data_dir / "redis.pid"
 
+    wait_loading = True
+
     def start(self, timeout: float = 10.0) -> "EmbeddedRedis":
-        """Start the server and wait until it answers PING."""
+        """Start the server and wait until it answers PING (or LOADING, unless ``wait_loading``)."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if self._answers():
             # A server left running on this directory (its launcher was killed): reuse it
@@ -82,6 +86,7 @@ class EmbeddedRedis:
             "--loglevel", "warning",
             "--logfile", str(self.data_dir / "redis.log"),
             "--pidfile", str(self.pidfile),
+            *self.extra_args,
         ]
         # Own session: Ctrl-C in the terminal must not stop Redis before the web
         # server and the worker have finished with it; stop() does that in order.
@@ -98,6 +103,11 @@ class EmbeddedRedis:
             try:
                 if client.ping():
                     return self
+            except redis.BusyLoadingError:
+                if self.wait_loading:
+                    time.sleep(0.05)
+                else:
+                    return self  # up, still loading its data: the caller wants exactly that
             except (redis.ConnectionError, redis.TimeoutError, FileNotFoundError):
                 time.sleep(0.05)
         raise RuntimeError("redis-server did not answer in time")

@@ -28,24 +28,48 @@ BALI-0003,Wantilan Desa Adat Banjar Tengah,desa_adat,51.01,Kabupaten Jembrana,51
 """
 
 
+#: The cluster pass (.ci/run): the shared server is a 3-primary Redis Cluster (tests/cluster.py).
+CLUSTER = bool(os.environ.get("PORTAL_TEST_REDIS_CLUSTER"))
+
+
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory):
-    """A real redis-server on a unix socket, AOF on, for the whole session."""
-    server = EmbeddedRedis(tmp_path_factory.mktemp("redis"), binary=os.environ.get("PORTAL_TEST_REDIS_BINARY"))
+    """A real redis-server on a unix socket, AOF on, for the whole session (a cluster in the cluster pass)."""
+    binary = os.environ.get("PORTAL_TEST_REDIS_BINARY")
+    if CLUSTER:
+        from tests.cluster import LocalCluster
+
+        server = LocalCluster(tmp_path_factory.mktemp("cluster"), binary=binary)
+    else:
+        server = EmbeddedRedis(tmp_path_factory.mktemp("redis"), binary=binary)
     server.start()
     yield server
     server.stop()
 
 
+def client_for_url(url: str):
+    """A plain client on *url* (``RedisCluster`` for ``redis+cluster://``)."""
+    import redis as redis_py
+    from portal.redis import CLUSTER_SCHEME
+
+    if url.startswith(CLUSTER_SCHEME):
+        from portal.redis import _PortalCluster  # pipelines that take the portal's scripts
+
+        return _PortalCluster.from_url("redis://" + url[len(CLUSTER_SCHEME):])
+    return redis_py.Redis.from_url(url)
+
+
 @pytest.fixture
 def redis(redis_server):
     """A client on the test server, emptied before each test."""
-    import redis as redis_py
-
-    client = redis_py.Redis.from_url(redis_server.url)
+    client = client_for_url(redis_server.url)
     client.flushall()
     yield client
     client.close()
+    # On the cluster: no CROSSSLOT answer, and no request path walking the keyspace (KEYS, SCAN).
+    problems = redis_server.problems() if CLUSTER else []
+    if problems:
+        pytest.fail(f"cluster-unfriendly commands: {problems[:5]}")
 
 
 @pytest.fixture

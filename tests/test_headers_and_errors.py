@@ -3,10 +3,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import re
+import time
 
 import pytest
 import redis as redis_py
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from landing_pages import theme_css
 from portal.crypto import get_crypto
@@ -109,19 +113,69 @@ def test_a_fallback_copy_that_is_not_a_session_is_refused(app, client, resident)
 def own_server(own_redis):
     server = own_redis
     yield server
-    client = redis_py.Redis.from_url(server.url)
+    client = redis_py.Redis.from_url(server.url, socket_timeout=5)
+    wait_until_loaded(client)
     client.replicaof("NO", "ONE")  # let it shut down cleanly whatever state the test left
     client.config_set("save", "")
     client.config_set("maxmemory", 0)
+    client.config_set("min-replicas-to-write", 0)
 
 
-def refuse_writes(client, how: str, data_dir) -> None:
-    """Put a real server into a state where it refuses writes."""
+#: Every way a live server refuses writes (issue 15): each gets the same fail-open treatment.
+REFUSALS = ["oom", "readonly", "misconf", "noreplicas", "loading"]
+
+
+def wait_until_loaded(client, timeout: float = 30.0) -> None:
+    """Wait while a server answers LOADING (bounded)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            client.exists("probe")  # a read: PING itself is refused under MISCONF
+            return
+        except redis_py.BusyLoadingError:
+            time.sleep(0.1)
+    raise AssertionError("the server kept loading")
+
+
+def refuse_writes(client, how: str, server) -> None:
+    """Put a real server (an EmbeddedRedis) into a state where it refuses writes."""
+    data_dir = server.data_dir
     if how == "oom":
         client.config_set("maxmemory", 1)  # noeviction: every write answers OOM
     elif how == "readonly":
         # A replica of a primary that is not there: it answers every write with READONLY.
         client.replicaof("127.0.0.1", 1)
+    elif how == "noreplicas":
+        # min-replicas-to-write with no replica attached: every write answers NOREPLICAS.
+        client.config_set("min-replicas-to-write", 1)
+        with pytest.raises(WriteRefusedError, match="replicas"):
+            client.set("probe", "1")
+    elif how == "loading":
+        # A restart that reads its data slowly: 64 MB of incompressible values, loaded with a
+        # pause per key, so the server answers LOADING for about 15 s (a busy machine included). (It answers clients
+        # only every 2 MB read, so each value is 2 MB: an answer every pause.)
+        for n in range(32):
+            client.set(f"ballast:{n}", os.urandom(2 << 20))
+        # Redis serves LOADING between keys only while it reads an RDB file (not an AOF), so the
+        # restart reads a snapshot, with the AOF off.
+        client.save()
+        client.close()
+        server.stop()
+        server.extra_args = ["--appendonly", "no", "--key-load-delay", "500000"]
+        server.wait_loading = False
+        server.start(timeout=40)
+        server.extra_args, server.wait_loading = [], True
+        probe = redis_py.Redis.from_url(server.url, socket_timeout=3, retry=Retry(NoBackoff(), 0))
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                probe.ping()
+            except redis_py.BusyLoadingError:
+                return
+            except (redis_py.ConnectionError, redis_py.TimeoutError):
+                pass
+            time.sleep(0.02)
+        raise AssertionError("the server never answered LOADING")
     elif how == "misconf":
         # A failing background save with stop-writes-on-bgsave-error: writes answer MISCONF.
         client.config_set("appendonly", "no")
@@ -136,7 +190,6 @@ def refuse_writes(client, how: str, data_dir) -> None:
             client.bgsave()
         except redis_py.ResponseError:
             pass
-        import time
 
         for _ in range(100):
             try:
@@ -152,14 +205,40 @@ def refuse_writes(client, how: str, data_dir) -> None:
         raise AssertionError("the server never refused writes")
 
 
-@pytest.mark.parametrize("how", ["oom", "readonly", "misconf"])
+def accept_writes(client, how: str, server) -> None:
+    """Undo :func:`refuse_writes`: the server takes writes again."""
+    if how == "oom":
+        client.config_set("maxmemory", 0)
+    elif how == "readonly":
+        client.replicaof("NO", "ONE")
+    elif how == "noreplicas":
+        client.config_set("min-replicas-to-write", 0)
+    elif how == "loading":
+        try:
+            client.config_set("key-load-delay", 0)  # Redis 7 lets the load finish now; 6.2 refuses
+        except redis_py.ResponseError:
+            pass
+        wait_until_loaded(client)
+    elif how == "misconf":
+        import shutil
+
+        shutil.rmtree(server.data_dir / "dump.rdb")
+        client.config_set("stop-writes-on-bgsave-error", "no")
+        client.config_set("save", "")
+    client.set("probe", "1")  # raises if it still refuses
+
+
+@pytest.mark.parametrize("how", REFUSALS)
 def test_a_redis_that_refuses_writes_fails_open(own_server, tmp_path, how):
     url = own_server.url
-    app = app_on(url, tmp_path / "var")
+    # LOADING answers only between keys it loads: a longer timeout sees the answer, and the
+    # breaker then keeps the rest of the journey off the loading server.
+    overrides = {"REDIS_TIMEOUT": 2.0, "REDIS_RETRY_AFTER": 60.0} if how == "loading" else {}
+    app = app_on(url, tmp_path / "var", **overrides)
     direct = redis_py.Redis.from_url(url)
     resident = Resident(app.test_client())
     assert resident.arrive().status_code == 200
-    refuse_writes(direct, how, own_server.data_dir)
+    refuse_writes(direct, how, own_server)
     newcomer = Resident(app.test_client())
     landing = newcomer.arrive()
     assert landing.status_code == 200, landing.status_code
@@ -169,6 +248,11 @@ def test_a_redis_that_refuses_writes_fails_open(own_server, tmp_path, how):
     assert app.extensions["portal_spool"].pending()  # the complaint waits in the spool, not lost
     grant = newcomer.connect()
     assert grant.status_code == 303
+    if how == "loading":
+        # Reads are refused too: the one who arrived before gets an answer, never a 5xx.
+        assert resident.client.get(f"/p/{resident.token}/lapor").status_code < 500
+        assert resident.connect().status_code < 500
+        return
     # And the one who arrived before: their session is in Redis, which still answers reads.
     assert resident.submit().status_code == 200
     assert resident.connect().status_code == 303

@@ -21,7 +21,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from .. import contact_index, events, limits, ride_along
 from ..crypto import get_crypto
-from ..redis import DOWN_ERRORS, get_redis, raw_client, report_failure, report_success
+from ..redis import DOWN_ERRORS, NotReplicatedError, get_redis, raw_client, report_failure, report_success
 from ..tracking import ALPHABET, check_symbol
 from . import store
 from .journal import Journal
@@ -135,6 +135,8 @@ def save(complaint: store.StoredComplaint) -> str:
     event = events.make_event(kind, site_id=complaint.plain["site_id"],
                               campaign=complaint.plain["campaign"], lang=complaint.plain["lang"],
                               device=complaint.plain["device"], variant=complaint.plain.get("variant", ""))
+    replicas = {"replicas": current_app.config["REDIS_MIN_REPLICAS"],
+                "wait_timeout": current_app.config["REDIS_WAIT_TIMEOUT"]}
     # On the disk before anything else: Redis fsyncs once a second, the receipt cannot wait for that.
     try:
         journal().append(complaint.to_spool())
@@ -142,7 +144,7 @@ def save(complaint: store.StoredComplaint) -> str:
         log.error("complaint %s not journaled: %s", complaint.plain["tracking"], type(error).__name__)
     try:
         client = get_redis()
-        created = store.write(client, province, complaint)
+        created = store.write(client, province, complaint, **replicas)
         if created:
             events.record(event)
         report_success()
@@ -158,6 +160,11 @@ def save(complaint: store.StoredComplaint) -> str:
             except DOWN_ERRORS:
                 report_failure()
         return "redis"
+    except NotReplicatedError as error:
+        # On the primary but on no replica yet: a failover now could lose it, so the receipt
+        # rests on the spool too. The replay finds the record (no second stream entry) or,
+        # if the failover lost it, writes it again. Redis answered: the breaker stays closed.
+        reason = f"not replicated ({error})"
     except DOWN_ERRORS as error:
         report_failure()
         reason = type(error).__name__
@@ -206,7 +213,15 @@ def replay_spool() -> int:
         maintain_journal(client)
     except DOWN_ERRORS:
         pass  # Redis is down: the journal waits, and the spool below cannot move either
-    return spool.replay({
-        "complaint": lambda data: store.write(client, province, store.StoredComplaint.from_spool(data)),
-        "event": lambda data: events.replay_event(client, data),
-    })
+    replicas = {"replicas": current_app.config["REDIS_MIN_REPLICAS"],
+                "wait_timeout": current_app.config["REDIS_WAIT_TIMEOUT"]}
+    # The spool line goes only once a replica has the complaint too (NotReplicatedError stops the replay).
+    try:
+        return spool.replay({
+            "complaint": lambda data: store.write(client, province, store.StoredComplaint.from_spool(data), **replicas),
+            "event": lambda data: events.replay_event(client, data),
+        })
+    except NotReplicatedError as error:
+        # Not "Redis down": the worker's turn goes on (deliveries continue); the file stays for the next try.
+        log.warning("spool replay paused: %s", error)
+        return 0

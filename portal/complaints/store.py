@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import redis
 
-from ..redis import as_refusal
+from ..redis import NotReplicatedError, as_refusal, is_cluster
 
 RECORD = "portal:{{p{prov}}}:complaint:{tn}"
 STREAM = "portal:{{p{prov}}}:complaints"
@@ -126,22 +126,39 @@ def script(client: redis.Redis, source: str):
     return found
 
 
-def write(client: redis.Redis, province: str, complaint: StoredComplaint) -> bool:
-    """Store the record and queue it for delivery (or for review, if held); False if it was already stored."""
+def write(client: redis.Redis, province: str, complaint: StoredComplaint, *, replicas: int = 0,
+          wait_timeout: float = 0.2) -> bool:
+    """Store the record and queue it for delivery (or for review, if held); False if it was already stored.
+
+    With *replicas* > 0 the script is followed by ``WAIT replicas`` on the same connection (WAIT
+    counts the replicas that have this connection's writes); fewer confirmations within
+    *wait_timeout* raise :class:`NotReplicatedError`: the write may not survive a failover.
+    """
     tracking = complaint.plain["tracking"]
     fields = []
     for name, value in complaint.to_fields().items():
         fields += [name, value]
     index = [contact_key(province, complaint.contact_index)] if complaint.contact_index else []
+    if complaint.held_reason:
+        source, keys = _WRITE_HELD, [record_key(province, tracking), held_key(province), *index]
+        args = [tracking, complaint.plain["created_at"], *fields]
+    else:
+        source, keys = _WRITE, [record_key(province, tracking), stream_key(province), *index]
+        args = [tracking, *fields]
     try:
-        if complaint.held_reason:
-            created = script(client, _WRITE_HELD)(keys=[record_key(province, tracking), held_key(province), *index],
-                                                   args=[tracking, complaint.plain["created_at"], *fields])
-        else:
-            created = script(client, _WRITE)(keys=[record_key(province, tracking), stream_key(province), *index],
-                                              args=[tracking, *fields])
+        if replicas <= 0:
+            return bool(script(client, source)(keys=keys, args=args))
+        # On a cluster, WAIT must go to the primary of the record's slot, on the write's connection.
+        node = client.get_node_from_key(keys[0]).redis_connection if is_cluster(client) else client
+        with node.pipeline(transaction=False) as pipe:
+            script(node, source)(keys=keys, args=args, client=pipe)
+            pipe.wait(replicas, max(1, int(wait_timeout * 1000)))
+            created, confirmed = pipe.execute()
     except redis.ResponseError as error:
         raise as_refusal(error) from error  # a refused write is "Redis is down": spool it
+    if confirmed < replicas:
+        raise NotReplicatedError(f"{confirmed} of {replicas} replica(s) confirmed in {wait_timeout} s",
+                                 created=bool(created))
     return bool(created)
 
 

@@ -5,17 +5,17 @@ Nothing here prints a name, a contact or complaint text.
 from __future__ import annotations
 
 import json
+import os
 import socket
 from datetime import datetime, timedelta, timezone
 
 import click
-import redis as redis_py
 from flask import current_app
 from flask.cli import AppGroup
 
 from ..complaints import store
 from ..crypto import get_crypto
-from ..redis import raw_client
+from ..redis import client_for, raw_client
 from ..tracking import normalize
 from . import deadletters, metrics, retention, state
 from . import settings as delivery_settings
@@ -45,12 +45,13 @@ def build_forwarder(app, consumer: str):
 
     config = delivery_settings.load(app)
     # The web pool's 0.5 s socket timeout would cut a blocking XREADGROUP short.
-    connection = redis_py.Redis.from_url(app.config["REDIS_URL"], socket_timeout=config.block + 10,
-                                         socket_connect_timeout=2, health_check_interval=30)
+    # Through the one factory, so the worker follows a Sentinel failover (or a cluster) like the web.
+    connection = client_for(app.config, timeout=config.block + 10)
     return Forwarder(connection=connection, crypto=get_crypto(), settings=config, province=app.config["PROVINCE"],
                      consumer=consumer, public_url=app.config["PUBLIC_URL"],
                      retention_days=app.config["RETENTION_DAYS"], replay=replay_spool,
-                     spool_pending=app.extensions["portal_spool"].pending)
+                     spool_pending=app.extensions["portal_spool"].pending,
+                     alive_file=os.path.join(app.config["VAR_DIR"], "worker.alive"))
 
 
 @click.command("deliver")

@@ -33,6 +33,7 @@ pending for the next worker. SIGKILL loses nothing: the entries stay pending and
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import random
 import signal
@@ -89,11 +90,12 @@ class Forwarder:
 
     def __init__(self, *, connection: redis.Redis, crypto, settings: Settings, province: str, consumer: str,
                  public_url: str, retention_days: float, replay: Callable[[], int] | None = None,
-                 spool_pending: Callable[[], bool] | None = None):
+                 spool_pending: Callable[[], bool] | None = None, alive_file: str | None = None):
         self.redis, self.crypto, self.settings = connection, crypto, settings
         self.province, self.consumer, self.public_url = province, consumer, public_url
         self.retention_days = retention_days
         self.replay, self.spool_pending = replay, spool_pending
+        self.alive_file = alive_file  # touched every turn, Redis or not: a liveness probe reads its age
         self.keys = state.keys(province)
         self.rng = random.Random()
         self._stop = False
@@ -119,6 +121,7 @@ class Forwarder:
             while not self._stop:
                 if deadline is not None and time.monotonic() > deadline:
                     raise TimeoutError(f"worker {self.consumer}: queue not drained in {timeout} s")
+                self._touch_alive()
                 try:
                     done = self.work_once(block=0.05 if burst else self.settings.block)
                     if burst and done == 0 and self.idle():
@@ -137,6 +140,13 @@ class Forwarder:
                     signal.signal(signum, handler)
         log.info("worker %s: stopped after %d entries", self.consumer, handled)
         return handled
+
+    def _touch_alive(self) -> None:
+        if self.alive_file:
+            with suppress(OSError):  # a full or read-only disk must not stop deliveries
+                os.makedirs(os.path.dirname(self.alive_file), exist_ok=True)
+                with open(self.alive_file, "a"):
+                    os.utime(self.alive_file)
 
     def work_once(self, *, block: float) -> int:
         """One turn: heartbeat, housekeeping, settle, then start what the channels have room for."""

@@ -11,7 +11,7 @@ import requests
 import yaml
 
 from portal.sites import import_sites, parse_csv
-from tests.conftest import MIKROTIK_ARRIVAL, SITES_CSV
+from tests.conftest import MIKROTIK_ARRIVAL, SITES_CSV, client_for_url
 from tests.servers import Gunicorn, portal_env
 
 DEPLOY = Path(__file__).resolve().parent.parent.parent / "deploy"
@@ -21,9 +21,7 @@ SAMPLE = re.compile(r"^(portal_\w+?)(\{[^}]*\})? (\S+)$", re.M)
 
 @pytest.fixture(scope="module")
 def served(redis_server, tmp_path_factory):
-    import redis as redis_py
-
-    client = redis_py.Redis.from_url(redis_server.url)
+    client = client_for_url(redis_server.url)  # a cluster in the cluster pass
     client.flushall()
     import_sites(client, parse_csv(SITES_CSV))
     var = tmp_path_factory.mktemp("metrics-var")
