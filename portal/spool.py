@@ -33,14 +33,8 @@ class Spool:
         """Append one record and fsync it before returning."""
         self.directory.mkdir(parents=True, exist_ok=True)
         line = json.dumps({"kind": kind, "at": time.time(), "data": payload}, separators=(",", ":")) + "\n"
-        fd = os.open(self.current, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            os.write(fd, line.encode())
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        _fsync_dir(self.directory)
+        append_durably(self.current, line)
+        fsync_dir(self.directory)
 
     def pending(self) -> bool:
         """True when there is anything to replay (one stat call, cheap)."""
@@ -98,7 +92,7 @@ class Spool:
             os.rename(self.current, self.directory / f"replay-{time.time_ns()}.jsonl")
         finally:
             os.close(fd)
-        _fsync_dir(self.directory)
+        fsync_dir(self.directory)
 
     def _replay_file(self, path: Path, handlers: dict[str, Callable[[dict], None]]) -> int:
         done = 0
@@ -116,7 +110,7 @@ class Spool:
                 handler(record["data"])
                 done += 1
         path.unlink()
-        _fsync_dir(self.directory)
+        fsync_dir(self.directory)
         log.info("spool: replayed %d record(s) from %s", done, path.name)
         return done
 
@@ -129,7 +123,19 @@ def _first_record_time(path: Path) -> float | None:
         return None  # gone (replayed meanwhile) or a torn line
 
 
-def _fsync_dir(directory: Path) -> None:
+def append_durably(path: Path, line: str) -> None:
+    """Append *line* to *path* (mode 600) under an exclusive lock and fsync it: processes share the file."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        os.write(fd, line.encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_dir(directory: Path) -> None:
+    """fsync a directory, so that a file created in it survives a power cut by name too."""
     fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(fd)

@@ -16,13 +16,14 @@ has fsynced them many times over.
 """
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import os
 import time
 from pathlib import Path
 from typing import Callable
+
+from ..spool import append_durably, fsync_dir
 
 log = logging.getLogger(__name__)
 KEEP_SECONDS = 120   # a file is removed once its minute is this old and Redis did not restart
@@ -45,15 +46,9 @@ class Journal:
         created = not path.exists()
         if created:
             self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            os.write(fd, line.encode())
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        append_durably(path, line)
         if created:  # the file's name must survive the power cut too
-            _fsync_dir(self.directory)
+            fsync_dir(self.directory)
 
     def files(self) -> list[Path]:
         """The journal's files, oldest first."""
@@ -119,11 +114,3 @@ class Journal:
                 write(record["data"])
                 done += 1
         return done
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
