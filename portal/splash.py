@@ -21,7 +21,7 @@ import hotspot_hooks
 from hotspot_hooks import Arrival, ArrivalError, Grant, HookError, NotAClientError, SignatureError, UnknownVendorError
 from hotspot_hooks.guards import GrantRefusedError
 
-from . import events, gateway_steps, radius, sessions
+from . import events, gateway_steps, page_cache, radius, sessions
 from .campaigns import campaign_template
 from .errors import render_error
 from .i18n import LANGUAGE_NAMES, LANGUAGES, choose_language
@@ -80,34 +80,29 @@ def arrive(vendor: str, params: dict):
 
 
 # The landing page differs between residents of one site only in the session token and its
-# copy, so it is rendered once per (campaign, language, site) with marks in their place, and
-# each request fills in its own. The render sees a session with nothing but the marks and a
-# request with no arguments of anyone's, so no visitor's values can end up in what is shared.
-TOKEN_MARK = "tok0landing0mark0tok"
-FALLBACK_MARK = "fb0landing0mark0fb"
-LANDING_CACHE_SIZE = 4096
+# copy, so it is rendered once per (campaign, language, site) with marks in their place
+# (page_cache.py), and each request fills in its own. The render sees a session with nothing
+# but the marks and a request with no arguments of anyone's, so no visitor's values can end up
+# in what is shared.
 
 
 def render_landing(session: PortalSession, site):
     """Render the campaign with the complaint link and the connect button."""
     if not session.durable:  # Redis is down: rare, render in full
         return _render_landing(session, site, fallback="")
-    cache = current_app.extensions.setdefault("portal_landing_cache", {})
-    key = (session.campaign, g.lang, site.site_id if site else "")
-    hit = cache.get(key)
-    if hit is None or hit[0] is not site:  # a reloaded registry brings new Site objects
-        if len(cache) >= LANDING_CACHE_SIZE:
-            cache.clear()
-        hit = cache[key] = (site, _render_marked_landing(session, site))
-    return hit[1].replace(TOKEN_MARK, session.token).replace(FALLBACK_MARK, sessions.fallback_blob(session))
+    key = ("landing", session.campaign, g.lang, site.site_id if site else "")
+    return page_cache.filled(key, site, lambda: _render_marked_landing(session, site), {
+        page_cache.TOKEN_MARK: session.token,
+        page_cache.FALLBACK_MARK: sessions.fallback_blob(session),
+    })
 
 
 def _render_marked_landing(session: PortalSession, site) -> str:
     """The shared render: a placeholder session, in a request that carries nothing of anyone's."""
-    marked = PortalSession(token=TOKEN_MARK, arrival=Arrival(vendor=session.arrival.vendor, gateway_id=""),
+    marked = PortalSession(token=page_cache.TOKEN_MARK, arrival=Arrival(vendor=session.arrival.vendor, gateway_id=""),
                            site_id=session.site_id, lang=session.lang, campaign=session.campaign)
-    with current_app.test_request_context(f"/p/{TOKEN_MARK}", method="GET"):
-        return _render_landing(marked, site, fallback=FALLBACK_MARK)
+    with current_app.test_request_context(f"/p/{page_cache.TOKEN_MARK}", method="GET"):
+        return _render_landing(marked, site, fallback=page_cache.FALLBACK_MARK)
 
 
 def _render_landing(session: PortalSession, site, *, fallback: str) -> str:
