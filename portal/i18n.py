@@ -26,11 +26,12 @@ CATALOG_DIR = Path(__file__).resolve().parent.parent / "landing_pages" / "transl
 EXTENSION = "portal_i18n"
 
 
-def load_catalogs(directory: Path = CATALOG_DIR) -> dict[str, NullTranslations]:
-    """Read ``<lang>/LC_MESSAGES/messages.po`` for each language into Translations."""
+def load_catalogs(directory: Path = CATALOG_DIR, *, domain: str = "messages",
+                  languages=LANGUAGES) -> dict[str, NullTranslations]:
+    """Read ``<lang>/LC_MESSAGES/<domain>.po`` for each language into Translations (no compile step)."""
     catalogs: dict[str, NullTranslations] = {}
-    for lang in LANGUAGES:
-        path = directory / lang / "LC_MESSAGES" / "messages.po"
+    for lang in languages:
+        path = directory / lang / "LC_MESSAGES" / f"{domain}.po"
         if not path.exists():
             catalogs[lang] = NullTranslations()
             continue

@@ -7,14 +7,10 @@ templates translate with ``s_``; ``S_`` marks a message that is translated later
 """
 from __future__ import annotations
 
-from io import BytesIO
-
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
-from babel.support import NullTranslations, Translations
+from babel.support import NullTranslations
 from flask import current_app, g, has_request_context, request, session
 
-from .. import staff_access
+from .. import i18n, staff_access
 from ..i18n import CATALOG_DIR
 
 LANGUAGES = ("id", "en")
@@ -24,19 +20,7 @@ EXTENSION = "portal_studio_i18n"
 
 def load_catalogs() -> dict[str, NullTranslations]:
     """Read ``<lang>/LC_MESSAGES/studio.po`` for each staff language."""
-    catalogs: dict[str, NullTranslations] = {}
-    for lang in LANGUAGES:
-        path = CATALOG_DIR / lang / "LC_MESSAGES" / "studio.po"
-        if not path.exists():
-            catalogs[lang] = NullTranslations()
-            continue
-        with path.open("rb") as handle:
-            catalog = read_po(handle, locale=lang)
-        buffer = BytesIO()
-        write_mo(buffer, catalog)
-        buffer.seek(0)
-        catalogs[lang] = Translations(fp=buffer)
-    return catalogs
+    return i18n.load_catalogs(CATALOG_DIR, domain="studio", languages=LANGUAGES)
 
 
 def studio_language() -> str:
