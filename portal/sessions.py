@@ -14,6 +14,8 @@ URLs, never in Redis, the AOF or a log, so what Redis keeps is unreadable withou
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import json
@@ -50,6 +52,8 @@ class PortalSession:
     granted: float = 0.0
     minutes: int = 0
     complaints: list[str] = field(default_factory=list)
+    #: (json, blob) of the last seal of this session (saved or loaded): its page copy costs no crypto.
+    sealed: tuple[str, bytes] | None = field(default=None, repr=False, compare=False)
 
     @property
     def durable(self) -> bool:
@@ -91,9 +95,14 @@ def fallback_blob(session: PortalSession) -> str:
     """Return a copy of a durable session that its pages carry, bound to its token.
 
     If Redis dies mid-journey, the next form post still carries the session,
-    so the resident can file a complaint and get online.
+    so the resident can file a complaint and get online. The copy is the very record
+    Redis holds (sealed under the token's own key, see :func:`seal_record`): a page
+    that just saved or loaded its session carries it without sealing anything again.
     """
-    return get_crypto().seal({"token": session.token, **session.to_dict()})
+    text = session.to_json()
+    if session.sealed is None or session.sealed[0] != text:
+        session.sealed = (text, seal_record(session.token, text)[1])
+    return base64.urlsafe_b64encode(session.sealed[1]).decode().rstrip("=")
 
 
 def _token_keys(token: str) -> tuple[str, bytes]:
@@ -122,8 +131,10 @@ def open_record(token: str, key: str, blob: bytes) -> str | None:
 def save(session: PortalSession, pipe=None) -> None:
     """Store *session*, sealed, for ``SESSION_TTL`` seconds (on *pipe* if given)."""
     target = pipe if pipe is not None else get_redis()
-    key, blob = seal_record(session.token, session.to_json())
+    text = session.to_json()
+    key, blob = seal_record(session.token, text)
     target.set(key, blob, ex=current_app.config["SESSION_TTL"])
+    session.sealed = (text, blob)
 
 
 def load(token: str, fallback: str = "") -> PortalSession | None:
@@ -146,7 +157,11 @@ def load(token: str, fallback: str = "") -> PortalSession | None:
         report_failure()
         return _from_fallback(token, fallback)
     text = open_record(token, key, blob) if blob else None
-    return PortalSession.from_json(token, text) if text else None
+    if not text:
+        return None
+    session = PortalSession.from_json(token, text)
+    session.sealed = (text, blob)
+    return session
 
 
 def _unseal(sealed: str) -> dict | None:
@@ -171,10 +186,25 @@ def _from_data(token: str, data: dict | None) -> PortalSession | None:
 
 
 def _from_fallback(token: str, fallback: str) -> PortalSession | None:
-    data = _unseal(fallback)
-    if data is None or data.pop("token", None) != token:
+    """The session of a page's copy (:func:`fallback_blob`), if it opens with *token* and is still live."""
+    if not fallback or len(fallback) > 4096 or not fallback.isascii():
         return None
-    return _from_data(token, data)
+    try:
+        blob = base64.urlsafe_b64decode(fallback + "=" * (-len(fallback) % 4))
+    except (binascii.Error, ValueError):
+        return None
+    key, _ = _token_keys(token)
+    text = open_record(token, key, blob)
+    if text is None:
+        return None
+    try:
+        session = PortalSession.from_json(token, text)
+    except (TypeError, KeyError, ValueError):
+        return None
+    # A copy lives as long as the record it copies: SESSION_TTL from its last save.
+    if time.time() - max(session.created, session.granted) > current_app.config["SESSION_TTL"]:
+        return None
+    return session
 
 
 def update(session: PortalSession) -> PortalSession:

@@ -1,10 +1,13 @@
 """Portal sessions: serialisation, fallback copies and tokens."""
 from __future__ import annotations
 
+import base64
 import dataclasses
+import time
 
 from hotspot_hooks import Arrival
 from portal import sessions
+from portal.redis import get_redis
 from portal.sessions import PortalSession
 
 
@@ -16,7 +19,7 @@ def sample() -> PortalSession:
 
 
 def test_to_dict_covers_every_field():
-    names = {f.name for f in dataclasses.fields(PortalSession)} - {"token"}
+    names = {f.name for f in dataclasses.fields(PortalSession)} - {"token", "sealed"}
     assert set(sample().to_dict()) == names
 
 
@@ -34,3 +37,16 @@ def test_fallback_copy_is_bound_to_its_token(app):
         assert sessions._from_fallback(session.token, blob) == session
         assert sessions._from_fallback("another-token-entirely", blob) is None
         assert sessions._from_fallback(session.token, blob[:-4] + "AAAA") is None
+
+
+def test_the_page_copy_is_the_stored_record_and_expires_with_it(app):
+    with app.test_request_context():
+        session = sample()
+        session.created, session.granted = time.time(), 0.0
+        sessions.save(session)  # seals once; the page's copy reuses that very record
+        stored = get_redis().get(sessions._token_keys(session.token)[0])
+        assert base64.urlsafe_b64decode(sessions.fallback_blob(session) + "==") == stored
+        session.lang = "en"  # changed since the save: the copy follows the change
+        assert sessions._from_fallback(session.token, sessions.fallback_blob(session)).lang == "en"
+        session.created -= app.config["SESSION_TTL"] + 1
+        assert sessions._from_fallback(session.token, sessions.fallback_blob(session)) is None

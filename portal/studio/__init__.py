@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from flask import Blueprint, current_app, g, redirect, render_template, request, session, url_for
+from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from .. import audit, staff_access
@@ -152,6 +153,19 @@ def wita_text(ts) -> str:
     return wita(float(ts)).strftime("%Y-%m-%d %H:%M")
 
 
+class StudioSessions(SecureCookieSessionInterface):
+    """Flask's signed-cookie session, opened only under the cookie's own path (/studio).
+
+    Residents, gateways and receivers never send that cookie and never use the session;
+    skipping it spares each of their requests the serializer set-up (issue 14).
+    """
+
+    def open_session(self, app, request):
+        if not request.path.startswith(app.config["SESSION_COOKIE_PATH"]):
+            return None  # Flask uses a null session, which refuses writes
+        return super().open_session(app, request)
+
+
 def init_app(app) -> None:
     """Register the studio: its session cookie, CSRF, catalog, views and the ``staff`` CLI."""
     from . import cli, i18n, views_audit, views_auth, views_campaigns, views_complaints, views_sites  # noqa: F401
@@ -166,6 +180,7 @@ def init_app(app) -> None:
         WTF_CSRF_CHECK_DEFAULT=False,  # only the studio's forms: gateways and residents post without cookies
         WTF_CSRF_TIME_LIMIT=None,      # the token lives as long as the sign-in
     )
+    app.session_interface = StudioSessions()
     csrf.init_app(app)
     i18n.init_app(app)
     staff_access.set_loader(load_staff)

@@ -25,15 +25,15 @@ def load_catalogs() -> dict[str, NullTranslations]:
 
 def studio_language() -> str:
     """The staff member's language: this page's ``?lang=``, the session's choice, the account's, else Indonesian."""
-    if not has_request_context():
-        return "id"
+    if not has_request_context() or not request.path.startswith("/studio"):
+        return "id"  # outside the studio there is no staff session to read (StudioSessions)
     if "studio_lang" not in g:
         asked = request.args.get("lang")
         if asked in LANGUAGES:
             session["lang"] = asked
         chosen = session.get("lang")
         if chosen not in LANGUAGES:  # no choice made in this sign-in: the account's own language
-            staff = staff_access.current() if request.path.startswith("/studio") else None
+            staff = staff_access.current()
             chosen = staff.lang if staff is not None and staff.lang in LANGUAGES else "id"
         g.studio_lang = chosen
     return g.studio_lang
