@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import re
 from functools import lru_cache
 
 from flask import Flask
@@ -23,12 +22,18 @@ def style_hash(css: str) -> str:
     return f"'sha256-{base64.b64encode(digest).decode()}'"
 
 
-_INLINE_STYLE = re.compile(rb"<style>(.*?)</style>", re.S)
-
-
 def inline_styles(body: bytes) -> tuple[str, ...]:
     """Every inline stylesheet of an HTML body, in order, each once."""
-    return tuple(dict.fromkeys(m.decode("utf-8", "replace") for m in _INLINE_STYLE.findall(body)))
+    # bytes.find, not a regular expression: this runs on every page and find is several times faster.
+    found = []
+    start = body.find(b"<style>")
+    while start != -1:
+        end = body.find(b"</style>", start)
+        if end == -1:
+            break
+        found.append(body[start + 7:end].decode("utf-8", "replace"))
+        start = body.find(b"<style>", end)
+    return tuple(dict.fromkeys(found))
 
 
 @lru_cache(maxsize=512)

@@ -16,6 +16,7 @@ import re
 import time
 
 from flask import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
+from markupsafe import Markup
 
 import hotspot_hooks
 from hotspot_hooks import Arrival, ArrivalError, Grant, HookError, NotAClientError, SignatureError, UnknownVendorError
@@ -25,6 +26,7 @@ from . import events, gateway_steps, page_cache, radius, sessions
 from .campaigns import campaign_template
 from .errors import render_error
 from .i18n import LANGUAGE_NAMES, LANGUAGES, choose_language
+from .i18n import gettext as _
 from .redis import DOWN_ERRORS, report_failure
 from .sessions import PortalSession
 # The visit's helpers live in visits.py; these names stay importable from here.
@@ -79,22 +81,30 @@ def arrive(vendor: str, params: dict):
     return render_landing(session, site)
 
 
-# The landing page differs between residents of one site only in the session token and its
-# copy, so it is rendered once per (campaign, language, site) with marks in their place
-# (page_cache.py), and each request fills in its own. The render sees a session with nothing
-# but the marks and a request with no arguments of anyone's, so no visitor's values can end up
-# in what is shared.
+# The landing page differs between residents only in the session token, its copy and the line
+# that names the site, so it is rendered once per (campaign, language, known site or not) with
+# marks in their place (page_cache.py), and each request fills in its own: the number of renders
+# does not grow with the number of sites. The render sees a session with nothing but the marks
+# and a request with no arguments of anyone's, so no visitor's values can end up in what is shared.
+PLACE_MARK = "plc0page0mark0plc"
 
 
 def render_landing(session: PortalSession, site):
     """Render the campaign with the complaint link and the connect button."""
     if not session.durable:  # Redis is down: rare, render in full
         return _render_landing(session, site, fallback="")
-    key = ("landing", session.campaign, g.lang, site.site_id if site else "")
-    return page_cache.filled(key, site, lambda: _render_marked_landing(session, site), {
+    key = ("landing", session.campaign, g.lang, site is not None)
+    return page_cache.filled(key, None, lambda: _render_marked_landing(session, site), {
         page_cache.TOKEN_MARK: session.token,
         page_cache.FALLBACK_MARK: sessions.fallback_blob(session),
+        PLACE_MARK: place_line(site) if site is not None else "",
     })
+
+
+def place_line(site) -> Markup:
+    """The landing's "You are at ..." line for *site*, in the request's language, its names escaped."""
+    return Markup(_("You are at %(place)s, %(desa)s, %(kecamatan)s, %(kabupaten)s.")) % {
+        "place": site.name, "desa": site.desa, "kecamatan": site.kecamatan, "kabupaten": site.kabupaten}
 
 
 def _render_marked_landing(session: PortalSession, site) -> str:
@@ -102,13 +112,14 @@ def _render_marked_landing(session: PortalSession, site) -> str:
     marked = PortalSession(token=page_cache.TOKEN_MARK, arrival=Arrival(vendor=session.arrival.vendor, gateway_id=""),
                            site_id=session.site_id, lang=session.lang, campaign=session.campaign)
     with current_app.test_request_context(f"/p/{page_cache.TOKEN_MARK}", method="GET"):
-        return _render_landing(marked, site, fallback=page_cache.FALLBACK_MARK)
+        return _render_landing(marked, site, fallback=page_cache.FALLBACK_MARK, place=Markup(PLACE_MARK))
 
 
-def _render_landing(session: PortalSession, site, *, fallback: str) -> str:
+def _render_landing(session: PortalSession, site, *, fallback: str, place: Markup | None = None) -> str:
     return render_template(
         "splash/landing.html",
         campaign=campaign_template(session.campaign),
+        place=place if place is not None else (place_line(site) if site is not None else ""),
         **page_context(session, site, fallback=fallback),
     )
 

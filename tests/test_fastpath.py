@@ -13,7 +13,7 @@ from portal.complaints import service, store
 from portal.embedded_redis import EmbeddedRedis
 from portal.sites import import_sites, parse_csv
 from portal.tracking import normalize
-from tests.conftest import CLUSTER, SITES_CSV, Resident, make_config, tracking_number
+from tests.conftest import CLUSTER, SITES_CSV, Resident, app_on, make_config, tracking_number
 
 
 @pytest.fixture
@@ -228,3 +228,30 @@ def test_cached_receipts_carry_only_their_own_number_and_session(client, app):
         assert "mark0" not in html
     again = first.client.post(f"/p/{first.token}/lapor", data=first.complaint())
     assert "mark0" not in again.get_data(as_text=True) and tracking_number(again.get_data(as_text=True))
+
+
+def test_one_landing_render_serves_every_site_each_with_its_own_name(own_redis, tmp_path):
+    """The landing is rendered per (campaign, language), not per site: 100,000 sites cost what 2 do."""
+    app = app_on(own_redis.url, tmp_path / "var")
+    header, *rows = SITES_CSV.strip().splitlines()
+    mikrotik = rows[0].split(",")
+    extra = []
+    for n in range(40):
+        fields = list(mikrotik)
+        fields[0], fields[1], fields[-1] = f"BALI-9{n:03d}", f"Balai <b>{n}</b> & Co", f"hs-many-{n}"
+        extra.append(",".join(fields))
+    import_sites(redis_py.Redis.from_url(own_redis.url), parse_csv("\n".join([header, *extra]) + "\n"))
+    client = app.test_client()
+    pages = {}
+    for n in range(40):
+        resident = Resident(client)
+        html = resident.arrive(identity=f"hs-many-{n}", mac=f"70:8A:09:65:4E:{n:02X}").get_data(as_text=True)
+        pages[n] = html
+    cache = app.extensions["portal_page_cache"]
+    assert len([key for key in cache if key[0] == "landing"]) == 1
+    for n, html in pages.items():
+        assert f"Balai &lt;b&gt;{n}&lt;/b&gt; &amp; Co" in html  # its own site, escaped
+        assert not any(f"&lt;b&gt;{m}&lt;/b&gt;" in html for m in pages if m != n)
+        assert "mark0" not in html
+    unknown = Resident(client).arrive(identity="hs-nobody-knows").get_data(as_text=True)
+    assert "belum terdaftar" in unknown and "Balai" not in unknown  # Indonesian, the default language
