@@ -32,14 +32,21 @@ def init_app(app: Flask) -> None:
 
     @app.after_request
     def gzip_response(response):
-        response.vary.add("Accept-Encoding")  # caches must not hand gzip to a client that cannot read it
-        if (response.direct_passthrough or response.is_streamed or "Content-Encoding" in response.headers
-                or response.status_code < 200 or response.status_code in (204, 304)
-                or response.mimetype not in TYPES or request.method == "HEAD"):
+        headers = response.headers
+        # Caches must not hand gzip to a client that cannot read it. Set directly, not through
+        # response.vary: that parses and rebuilds the header on every request (issue 14).
+        vary = headers.get("Vary")
+        if not vary:
+            headers["Vary"] = "Accept-Encoding"
+        elif "accept-encoding" not in vary.lower():
+            headers["Vary"] = vary + ", Accept-Encoding"
+        if (not accepts_gzip() or response.direct_passthrough or response.is_streamed
+                or "Content-Encoding" in headers or response.status_code < 200
+                or response.status_code in (204, 304) or response.mimetype not in TYPES or request.method == "HEAD"):
             return response
         body = response.get_data()
-        if len(body) < MIN_BYTES or not accepts_gzip():
+        if len(body) < MIN_BYTES:
             return response
         response.set_data(gzip.compress(body, LEVEL, mtime=0))
-        response.headers["Content-Encoding"] = "gzip"
+        headers["Content-Encoding"] = "gzip"
         return response

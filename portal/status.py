@@ -5,8 +5,9 @@ import json
 from datetime import datetime, timedelta, timezone
 
 from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
+from markupsafe import escape
 
-from . import limits, ride_along
+from . import limits, page_cache, ride_along
 from .complaints import store
 from .i18n import LANGUAGE_NAMES, LANGUAGES, choose_language
 from .redis import DOWN_ERRORS, get_redis, report_failure
@@ -66,7 +67,33 @@ def show(number: str):
     if record is None:
         # Maybe still in the local spool: it will appear once Redis has it.
         return _page("status/lookup.html", 404, number=display(canonical), invalid=False, unknown=True)
-    return _page("status/show.html", 200, number=display(canonical), complaint=public_view(record))
+    return _show_page(display(canonical), public_view(record)), 200
+
+
+# A status page differs between complaints in the same state only in its number and LAPOR!
+# id and address, so it is rendered once per (language, state) with marks there and filled in
+# per request; the render sees a request of its own (issue 14, and issue 10's rule).
+NUMBER_MARK = "num0page0mark0num"
+LAPOR_ID_MARK = "lid0page0mark0lid"
+LAPOR_URL_MARK = "lurl0page0mark0lurl"
+
+
+def _show_page(number: str, view: dict) -> str:
+    """The status page of *view*, from the render shared by every complaint in its state."""
+    key = ("status", g.lang, tuple(view["steps"]), view["held"], view["rejected"], bool(view["lapor_id"]),
+           bool(view["lapor_url"]))
+
+    def render_marked() -> str:
+        marked = dict(view, lapor_id=LAPOR_ID_MARK if view["lapor_id"] else "",
+                      lapor_url=LAPOR_URL_MARK if view["lapor_url"] else "", history=[])
+        with current_app.test_request_context(f"/status/{NUMBER_MARK}", method="GET"):
+            return _page("status/show.html", 200, number=NUMBER_MARK, complaint=marked)[0]
+
+    return page_cache.filled(key, None, render_marked, {
+        NUMBER_MARK: str(escape(number)),
+        LAPOR_ID_MARK: str(escape(view["lapor_id"])),
+        LAPOR_URL_MARK: str(escape(view["lapor_url"])),
+    })
 
 
 def _page(template: str, status: int, **context):

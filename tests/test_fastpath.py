@@ -255,3 +255,23 @@ def test_one_landing_render_serves_every_site_each_with_its_own_name(own_redis, 
         assert "mark0" not in html
     unknown = Resident(client).arrive(identity="hs-nobody-knows").get_data(as_text=True)
     assert "belum terdaftar" in unknown and "Balai" not in unknown  # Indonesian, the default language
+
+
+def test_status_pages_share_a_render_per_state_and_show_only_their_own_values(client, app, redis):
+    """One render per (language, state): each complaint's page carries its own number and LAPOR! id."""
+    numbers = []
+    for n in range(3):
+        resident = Resident(client)
+        resident.arrive(mac=f"70:8A:09:65:4F:{n:02X}", ip=f"10.5.50.{10 + n}")
+        numbers.append(tracking_number(resident.submit().get_data(as_text=True)))
+    for number, lapor_id in zip(numbers[1:], ("<7001>", "7002")):
+        redis.hset(store.record_key("51", normalize(number)), mapping={
+            "status": "forwarded", "lapor_id": lapor_id, "lapor_url": f"https://www.lapor.go.id/laporan/{lapor_id}"})
+    pages = {number: client.get(f"/status/{number}?lang=en").get_data(as_text=True) for number in numbers}
+    assert len([key for key in app.extensions["portal_page_cache"] if key[0] == "status"]) == 2
+    for number, html in pages.items():
+        assert f"Report {number}" in html and f"/status/{number}?lang=id" in html and "mark0" not in html
+        assert not any(other in html for other in numbers if other != number)
+    assert "&lt;7001&gt;" in pages[numbers[1]] and "7002" not in pages[numbers[1]]
+    assert "laporan/7002" in pages[numbers[2]] and "7001" not in pages[numbers[2]]
+    assert "LAPOR! number" not in pages[numbers[0]]
