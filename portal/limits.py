@@ -78,9 +78,21 @@ def key(scope: str, subject: str) -> str:
     return KEY.format(prov=current_app.config["PROVINCE"], scope=scope, subject=subject)
 
 
+_CLIENT_SUBJECTS: dict[tuple[bytes, str], str] = {}
+CLIENT_SUBJECT_CACHE = 4096  # addresses; behind the gateways' NAT a site is one address
+
+
 def client_subject() -> str:
     """The pseudonym of the requesting address (the TCP peer, or nginx's X-Forwarded-For with PROXY_COUNT)."""
-    return pseudonym("client", request.remote_addr or "")
+    # Remembered per (device key, address): every resident request needs it, and the HMAC costs more
+    # than the lookup. Only the process's memory holds the address, as the request itself does.
+    cache_key = (get_crypto().device_key, request.remote_addr or "")
+    subject = _CLIENT_SUBJECTS.get(cache_key)
+    if subject is None:
+        if len(_CLIENT_SUBJECTS) >= CLIENT_SUBJECT_CACHE:
+            _CLIENT_SUBJECTS.clear()
+        subject = _CLIENT_SUBJECTS[cache_key] = pseudonym("client", cache_key[1])
+    return subject
 
 
 def _run(script: str, keys: list[str], *args):

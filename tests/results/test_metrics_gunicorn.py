@@ -67,7 +67,15 @@ def test_every_metric_with_its_labels_from_both_workers(served):
             break
         time.sleep(0.2)
     assert len(workers) == 2, workers  # each worker keeps its counters in its own file
-    texts = [scrape(server) for _ in range(6)]  # whichever worker answers, the sums are the same
+    # Each worker adds its tally to the shared values once a second (RequestTally): within a few
+    # seconds, whichever worker answers the scrape, the sums are the same.
+    deadline = time.monotonic() + 10
+    while True:
+        texts = [scrape(server) for _ in range(6)]
+        if all(value(text, "portal_outcomes_total", outcome="landing") == 12 for text in texts):
+            break
+        assert time.monotonic() < deadline, [value(text, "portal_outcomes_total", outcome="landing") for text in texts]
+        time.sleep(0.3)
     first = texts[0]
     found = samples(first)
     expected = {
