@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+from dataclasses import dataclass
 
 import redis
 from flask import Flask, current_app, request
@@ -53,18 +54,32 @@ return n
 
 _HIT_SHA = hashlib.sha1(_HIT.encode()).hexdigest()  # what EVALSHA names it by (redis-py's Script does the same)
 
-# Complaint quota: the device's own counter first; only a complaint within the device's share
-# counts against the site, so one device (however often it sends) cannot use up the site's hour.
-# KEYS: device counter, site counter. ARGV: ttl, device limit, site limit.
-_QUOTA = """
-local device = redis.call('INCR', KEYS[1])
-if device == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
-if device > tonumber(ARGV[2]) then return 'device_quota' end
-local site = redis.call('INCR', KEYS[2])
-if site == 1 then redis.call('EXPIRE', KEYS[2], ARGV[1]) end
-if site > tonumber(ARGV[3]) then return 'site_quota' end
-return ''
+# A complaint post's checks, in one script on the post's one round trip (issue 14):
+# 1. the site's request counter (a site flooding this minute: "b", nothing else counted);
+# 2. the complaint's stored status (a double tap or a resent form: "s<status>", no quota counted);
+# 3. for a new complaint that passed the honeypot and fill-time checks, the quota: the device's own
+#    counter first; only a complaint within the device's share counts against the site, so one
+#    device (however often it sends) cannot use up the site's hour ("q", "qdevice_quota", "qsite_quota").
+# KEYS: site request counter, complaint record, device quota counter, site quota counter (one hash tag).
+# ARGV: request window, request limit (0: none), quota window, device limit, site limit, count quota (1/0).
+_POST_CHECKS = """
+if tonumber(ARGV[2]) > 0 then
+  local n = redis.call('INCR', KEYS[1])
+  if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+  if n > tonumber(ARGV[2]) then return 'b' end
+end
+local status = redis.call('HGET', KEYS[2], 'status')
+if status then return 's' .. status end
+if ARGV[6] ~= '1' then return 'q' end
+local device = redis.call('INCR', KEYS[3])
+if device == 1 then redis.call('EXPIRE', KEYS[3], ARGV[3]) end
+if device > tonumber(ARGV[4]) then return 'qdevice_quota' end
+local site = redis.call('INCR', KEYS[4])
+if site == 1 then redis.call('EXPIRE', KEYS[4], ARGV[3]) end
+if site > tonumber(ARGV[5]) then return 'qsite_quota' end
+return 'q'
 """
+_POST_CHECKS_SHA = hashlib.sha1(_POST_CHECKS.encode()).hexdigest()
 
 
 def pseudonym(*parts: str) -> str:
@@ -107,12 +122,7 @@ def _run(script: str, keys: list[str], *args):
     return None
 
 
-class SiteBusy(TooManyRequests):
-    """The site's per-minute limit refused a complaint post: the form is shown again with what was typed."""
-
-
-def _queue(scope: str, subject: str, limit: int, window: int, retry_after: int,
-           refusal: type[TooManyRequests] = TooManyRequests) -> None:
+def _queue(scope: str, subject: str, limit: int, window: int, retry_after: int) -> None:
     """Count one hit on the request's own Redis round trip (or after its view); refuse beyond *limit*."""
     if not limit or int(limit) <= 0:
         return
@@ -125,7 +135,7 @@ def _queue(scope: str, subject: str, limit: int, window: int, retry_after: int,
             log.warning("limiter skipped: %s", type(answer).__name__)
             return
         if answer is not None and int(answer) > int(limit):
-            raise refusal(retry_after=retry_after)
+            raise TooManyRequests(retry_after=retry_after)
 
     ride_along.queue(ride_along.Hit(sha=_HIT_SHA, keys=[counter], args=[window], judge=judge))
 
@@ -149,21 +159,6 @@ def status_lookup_allowed() -> bool:
     return allow("status", client_subject(), current_app.config["STATUS_LIMIT"], STATUS_WINDOW)
 
 
-def queue_site(site_id: str) -> None:
-    """Count one complaint post against the site's per-minute limit on the post's next round trip.
-
-    The refusal is :class:`SiteBusy`, raised by that trip or by :func:`settle`.
-    """
-    _queue("site", pseudonym("site", site_id or "unknown"), current_app.config["SITE_REQUEST_LIMIT"],
-           REQUEST_WINDOW, REQUEST_WINDOW, refusal=SiteBusy)
-
-
-def settle() -> None:
-    """Count now the hits that found no round trip to ride (Redis skipped by the breaker); may refuse."""
-    for hit in ride_along.take():
-        hit.judge(_run(_HIT, hit.keys, *hit.args))
-
-
 def queue_status_lookup() -> None:
     """Count one tracking-number lookup on the status page's own round trip (``STATUS_LIMIT`` per 10 minutes)."""
     _queue("status", client_subject(), current_app.config["STATUS_LIMIT"], STATUS_WINDOW, STATUS_WINDOW)
@@ -184,18 +179,46 @@ def complaint_device(session) -> str:
     return pseudonym("ip", session.site_id or "unknown", address)
 
 
-def complaint_quota(session) -> str:
-    """Count a complaint against its device's and its site's hourly quota.
+@dataclass
+class PostCheck:
+    """What the checks of a complaint post found (:func:`check_complaint_post`)."""
 
-    Returns "" when within both, else the reason to hold it for review
-    ("device_quota" or "site_quota"). Fails open ("").
+    site_busy: bool = False  # the site's per-minute request limit refused the post
+    stored: str = ""         # the status of the complaint if it was stored before, else ""
+    quota: str = ""          # "device_quota" or "site_quota" to hold a new complaint for review, else ""
+
+
+def check_complaint_post(record_key: str, session, *, count_quota: bool) -> PostCheck:
+    """Count the post against its site's request limit, read the complaint's stored status and,
+    for a new complaint when *count_quota*, count it against its device's and site's hourly quota.
+
+    One round trip, which the client's request counter rides on too. Fails open: with Redis
+    down or refusing, nothing is busy, stored or over quota (the save then spools it).
     """
     cfg = current_app.config
-    keys = [key("dev", complaint_device(session)), key("sitecomplaints", pseudonym("site", session.site_id or "unknown"))]
-    reason = _run(_QUOTA, keys, 3600, int(cfg["DEVICE_LIMIT"]), int(cfg["SITE_LIMIT"]))
-    if isinstance(reason, bytes):
-        reason = reason.decode()
-    return reason or ""
+    site = pseudonym("site", session.site_id or "unknown")
+    keys = [key("site", site), record_key, key("dev", complaint_device(session)), key("sitecomplaints", site)]
+    limit = int(cfg["SITE_REQUEST_LIMIT"] or 0)
+    args = [REQUEST_WINDOW, max(limit, 0), 3600, int(cfg["DEVICE_LIMIT"]), int(cfg["SITE_LIMIT"]),
+            1 if count_quota else 0]
+    try:
+        client = get_redis()
+        try:
+            [answer] = ride_along.execute(client, lambda pipe: pipe.evalsha(_POST_CHECKS_SHA, len(keys), *keys, *args))
+        except redis.exceptions.NoScriptError:  # Redis restarted: load the script and ask again
+            answer = stored_script(client, _POST_CHECKS)(keys=keys, args=args, client=client)
+    except DOWN_ERRORS:
+        report_failure()
+        return PostCheck()
+    except redis.RedisError as error:  # e.g. OOM under noeviction: never block a resident
+        log.warning("complaint post checks skipped: %s", type(error).__name__)
+        return PostCheck()
+    answer = answer.decode() if isinstance(answer, bytes) else str(answer)
+    if answer == "b":
+        return PostCheck(site_busy=True)
+    if answer.startswith("s"):
+        return PostCheck(stored=answer[1:])
+    return PostCheck(quota=answer[1:])
 
 
 def too_many_requests(retry_after: int = REQUEST_WINDOW):

@@ -51,9 +51,10 @@ def execute(client, build: Callable[[object], None]) -> list:
         for hit in hits:
             pipe.evalsha(hit.sha, len(hit.keys), *hit.keys, *hit.args)
         results = pipe.execute(raise_on_error=False)
+    # The hits first: each was counted whatever became of the caller's commands.
+    for hit, answer in zip(hits, results[own:]):
+        hit.judge(answer)
     for result in results[:own]:
         if isinstance(result, Exception):
             raise result
-    for hit, answer in zip(hits, results[own:]):
-        hit.judge(answer)
     return results[:own]

@@ -209,6 +209,28 @@ def test_a_site_flood_answers_the_complaint_post_with_the_form_kept(resident, ap
     busy = resident.client.post(f"/p/{resident.token}/lapor", data=fields)
     assert busy.status_code == 429 and "nothing you typed is lost" in busy.get_data(as_text=True)
     assert redis.xlen(store.stream_key("51")) == 0
+    from portal import limits, sessions
+
+    with app.test_request_context():  # the refused post cost the device none of its hourly quota
+        session = sessions.load(resident.token)
+        assert redis.get(limits.key("dev", limits.complaint_device(session))) is None
+
+
+def test_a_complaint_post_makes_three_round_trips(resident, app, redis):
+    """Session read, the post's checks (site count, stored status, quota) in one script, the store script."""
+    app.config["EVENT_FLUSH_SECONDS"] = 3600  # the funnel batch is not the post's own
+    first = Resident(resident.client)
+    first.arrive(mac="70:8A:09:65:4D:99", ip="10.5.50.99")
+    assert first.submit().status_code == 200  # every script loaded once (Redis may be new to them)
+    resident.arrive()
+    fields = resident.complaint()
+    redis.config_resetstat()
+    assert resident.client.post(f"/p/{resident.token}/lapor", data=fields).status_code == 200
+    if CLUSTER:  # commandstats are per node there; the single-server passes count the trips
+        return
+    calls = {name: stats["calls"] for name, stats in redis.info("commandstats").items()}
+    assert calls.get("cmdstat_evalsha") == 3  # the client's request counter, the checks, the store
+    assert calls.get("cmdstat_get") == 1 and calls.get("cmdstat_set") == 1  # session read, its update
 
 
 def test_cached_receipts_carry_only_their_own_number_and_session(client, app):

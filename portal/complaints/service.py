@@ -19,7 +19,7 @@ import time
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-from .. import contact_index, events, limits, ride_along
+from .. import contact_index, events, limits
 from ..crypto import get_crypto
 from ..redis import DOWN_ERRORS, NotReplicatedError, get_redis, raw_client, report_failure, report_success
 from ..tracking import ALPHABET, check_symbol
@@ -54,30 +54,22 @@ def tracking_for(nonce: str) -> str:
     return body + check_symbol(body)
 
 
-def stored_status(tracking: str) -> str:
-    """Return the status of an already stored complaint, "" if none (or Redis cannot say)."""
-    key = store.record_key(current_app.config["PROVINCE"], tracking)
-    try:
-        # The site's request count rides on this round trip (portal/ride_along.py).
-        [status] = ride_along.execute(get_redis(), lambda pipe: pipe.hget(key, "status"))
-    except DOWN_ERRORS:
-        report_failure()
-        return ""
-    return status.decode() if status else ""
+def check_post(tracking: str, *, honeypot: str, started: float, session) -> tuple[limits.PostCheck, str]:
+    """The checks of a complaint post, one round trip: ``(check, hold reason)``.
 
-
-def hold_reason(*, honeypot: str, started: float, session) -> str:
-    """Why a valid complaint must wait for review, or "" to forward it.
-
-    The honeypot and the fill time are checked first and cost no quota; a
-    complaint within them is counted against its device's and site's hourly
-    quota (``portal.limits``). A caught complaint is still stored, never dropped.
+    The reason is why a valid new complaint must wait for review, or "" to forward it. The
+    honeypot and the fill time are checked first and cost no quota; a complaint within them is
+    counted against its device's and site's hourly quota (``portal.limits``) in the same trip
+    that reads whether it was stored before. A caught complaint is still stored, never dropped.
     """
+    reason = ""
     if honeypot:
-        return "honeypot"
-    if time.time() - started < current_app.config["MIN_FILL_SECONDS"]:
-        return "too_fast"
-    return limits.complaint_quota(session)
+        reason = "honeypot"
+    elif time.time() - started < current_app.config["MIN_FILL_SECONDS"]:
+        reason = "too_fast"
+    key = store.record_key(current_app.config["PROVINCE"], tracking)
+    check = limits.check_complaint_post(key, session, count_quota=not reason)
+    return check, reason or check.quota
 
 
 def build(*, tracking: str, form, session, site) -> store.StoredComplaint:

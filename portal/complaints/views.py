@@ -78,19 +78,15 @@ def submit(token: str):
     if not form.validate():
         return render_form(form, session, site, status=422)
     tracking = service.tracking_for(nonce)
-    limits.queue_site(session.site_id)  # counted on the stored-status read: one round trip for both
-    try:
-        stored = service.stored_status(tracking)
-        limits.settle()
-    except limits.SiteBusy:
-        # The site as a whole is flooding this minute: ask again, keeping what was typed.
-        return render_form(form, session, site, problem="busy", status=429)
-    if stored:
-        # A double tap or a resent form: the same receipt, and no second count against the quota.
-        return render_receipt(tracking, session, site, held=stored in ("held", "rejected"))
     # Caught by the honeypot (autofill and assistive tools fill hidden fields too), the fill time
     # or a quota: kept for review and said so on the receipt, never dropped behind a receipt.
-    reason = service.hold_reason(honeypot=form.website.data, started=started, session=session)
+    check, reason = service.check_post(tracking, honeypot=form.website.data, started=started, session=session)
+    if check.site_busy:
+        # The site as a whole is flooding this minute: ask again, keeping what was typed.
+        return render_form(form, session, site, problem="busy", status=429)
+    if check.stored:
+        # A double tap or a resent form: the same receipt, and no second count against the quota.
+        return render_receipt(tracking, session, site, held=check.stored in ("held", "rejected"))
     if reason and not limits.held_allowed():
         # A flood of caught complaints from one address is not stored: no receipt, an honest "wait".
         return render_form(form, session, site, problem="busy", status=429)
