@@ -18,10 +18,10 @@ size and age (this machine), sites by state (the heartbeat index, three ZCOUNTs)
 """
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
-import atexit
 import re
 import secrets
 import threading
