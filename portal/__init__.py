@@ -20,9 +20,6 @@ def create_app(test_config: dict | None = None) -> Flask:
     else:
         app.config.update(test_config)
     _check_secrets(app)
-    if app.config["PROXY_COUNT"]:
-        n = int(app.config["PROXY_COUNT"])
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n)
     if app.logger.level == logging.NOTSET:
         # Module loggers (portal.*) propagate to Flask's handler on the "portal" logger.
         app.logger.setLevel(logging.INFO)
@@ -70,6 +67,12 @@ def create_app(test_config: dict | None = None) -> Flask:
     from . import compress
 
     compress.init_app(app)  # gzip for clients that accept it (issue 14)
+    from . import fast_lane
+
+    fast_lane.init_app(app)  # the landing again and the status page without Flask's per-request work (issue 14)
+    if app.config["PROXY_COUNT"]:  # outermost: the lane and the app both see the client's own address
+        n = int(app.config["PROXY_COUNT"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n)
     cli.guard_commands(app.cli)  # last: covers every group registered above
     return app
 

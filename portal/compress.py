@@ -19,7 +19,12 @@ TYPES = ("text/html", "text/plain", "application/json", "application/captive+jso
 
 def accepts_gzip() -> bool:
     """True when the request's ``Accept-Encoding`` allows gzip (a ``q=0`` refuses it)."""
-    for part in request.headers.get("Accept-Encoding", "").split(","):
+    return gzip_accepted(request.environ.get("HTTP_ACCEPT_ENCODING", ""))
+
+
+def gzip_accepted(accept_encoding: str) -> bool:
+    """True when an ``Accept-Encoding`` value allows gzip (a ``q=0`` refuses it)."""
+    for part in accept_encoding.split(","):
         coding, _, params = part.strip().partition(";")
         if coding.strip().lower() in ("gzip", "x-gzip", "*"):
             q = params.strip().lower()

@@ -34,6 +34,7 @@ class Defaults:
 
     # Resident journey.
     SESSION_TTL = 900            # seconds a portal session lives
+    FAST_LANE = True             # answer the landing again and the status page outside Flask (portal/fast_lane.py)
     MAX_CONTENT_LENGTH = 64 * 1024  # bytes of a request body; larger ones get a 413 page unread
     DEFAULT_LANGUAGE = "id"
     MIN_FILL_SECONDS = 3         # a complaint form sent faster than this is a bot

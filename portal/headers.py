@@ -50,21 +50,29 @@ def resident_policy(styles: tuple[str, ...] | None = None) -> str:
     ))
 
 
+#: Headers of every response (a view may set its own value first).
+FIXED = (
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "no-referrer"),
+    ("X-Frame-Options", "DENY"),
+)
+
+
+def page_policy(body: bytes) -> str:
+    """The Content-Security-Policy of a resident's HTML page *body*: its own inline stylesheets allowed."""
+    return resident_policy(inline_styles(body) or None)
+
+
 def init_app(app: Flask) -> None:
     """Add the headers to every response."""
-    fixed = {
-        "X-Content-Type-Options": "nosniff",
-        "Referrer-Policy": "no-referrer",
-        "X-Frame-Options": "DENY",
-    }
     @app.after_request
     def security_headers(response):
         headers = response.headers
-        for name, value in fixed.items():
+        for name, value in FIXED:
             headers.setdefault(name, value)
         if "Content-Security-Policy" not in headers:
-            styles = None
             if response.mimetype == "text/html" and not response.is_streamed:
-                styles = inline_styles(response.get_data()) or None
-            headers["Content-Security-Policy"] = resident_policy(styles)
+                headers["Content-Security-Policy"] = page_policy(response.get_data())
+            else:
+                headers["Content-Security-Policy"] = resident_policy(None)
         return response

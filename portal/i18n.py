@@ -7,6 +7,7 @@ compile step to forget; dates and numbers for ``ban`` use Indonesian rules.
 """
 from __future__ import annotations
 
+from functools import lru_cache
 from io import BytesIO
 from pathlib import Path
 
@@ -16,6 +17,8 @@ from babel.messages.pofile import read_po
 from babel.support import LazyProxy, NullTranslations, Translations
 from flask import Flask, current_app, g, has_request_context, request
 from jinja2 import pass_context
+from werkzeug.datastructures import LanguageAccept
+from werkzeug.http import parse_accept_header
 
 LANGUAGES = ("id", "en", "ban")
 #: Names shown in the language switch, each in its own language.
@@ -48,8 +51,16 @@ def choose_language(explicit: str | None = None) -> str:
     """Pick the language: an explicit choice, else ``Accept-Language``, else the default."""
     if explicit in LANGUAGES:
         return explicit
-    best = request.accept_languages.best_match(LANGUAGES) if has_request_context() else None
+    best = accepted_language(request.environ.get("HTTP_ACCEPT_LANGUAGE", "")) if has_request_context() else None
     return best or current_app.config["DEFAULT_LANGUAGE"]
+
+
+@lru_cache(maxsize=256)
+def accepted_language(accept_language: str) -> str | None:
+    """The best of our languages for an ``Accept-Language`` value, or None (phones send a few values)."""
+    if not accept_language:
+        return None
+    return parse_accept_header(accept_language, LanguageAccept).best_match(LANGUAGES)
 
 
 def current_language() -> str:

@@ -52,7 +52,7 @@ if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 return n
 """
 
-_HIT_SHA = hashlib.sha1(_HIT.encode()).hexdigest()  # what EVALSHA names it by (redis-py's Script does the same)
+HIT_SHA = hashlib.sha1(_HIT.encode()).hexdigest()  # what EVALSHA names it by (redis-py's Script does the same)
 
 # A complaint post's checks, in one script on the post's one round trip (issue 14):
 # 1. the site's request counter (a site flooding this minute: "b", nothing else counted);
@@ -84,13 +84,24 @@ _POST_CHECKS_SHA = hashlib.sha1(_POST_CHECKS.encode()).hexdigest()
 
 def pseudonym(*parts: str) -> str:
     """Return a keyed hash (``PORTAL_DEVICE_KEY``) of *parts*: what limit keys hold instead of addresses."""
+    return keyed_pseudonym(get_crypto().device_key, *parts)
+
+
+def keyed_pseudonym(device_key: bytes, *parts: str) -> str:
+    """:func:`pseudonym` under an explicit *device_key* (for code outside a request)."""
     message = "\x1f".join(parts).encode()
-    return hmac.new(get_crypto().device_key, message, hashlib.sha256).hexdigest()[:16]
+    return hmac.new(device_key, message, hashlib.sha256).hexdigest()[:16]
 
 
 def key(scope: str, subject: str) -> str:
     """Redis key of one counter."""
     return KEY.format(prov=current_app.config["PROVINCE"], scope=scope, subject=subject)
+
+
+#: WSGI environ entries where portal/fast_lane.py leaves the counts it already took for a request
+#: it then hands to the app, so that the app neither counts them twice nor lets them through.
+COUNTED_CLIENT = "portal.counted_client"
+COUNTED_STATUS = "portal.counted_status"
 
 
 _CLIENT_SUBJECTS: dict[tuple[bytes, str], str] = {}
@@ -101,12 +112,17 @@ def client_subject() -> str:
     """The pseudonym of the requesting address (the TCP peer, or nginx's X-Forwarded-For with PROXY_COUNT)."""
     # Remembered per (device key, address): every resident request needs it, and the HMAC costs more
     # than the lookup. Only the process's memory holds the address, as the request itself does.
-    cache_key = (get_crypto().device_key, request.remote_addr or "")
+    return subject_of(get_crypto().device_key, request.remote_addr or "")
+
+
+def subject_of(device_key: bytes, address: str) -> str:
+    """The pseudonym of client *address* under *device_key*, remembered (see :func:`client_subject`)."""
+    cache_key = (device_key, address)
     subject = _CLIENT_SUBJECTS.get(cache_key)
     if subject is None:
         if len(_CLIENT_SUBJECTS) >= CLIENT_SUBJECT_CACHE:
             _CLIENT_SUBJECTS.clear()
-        subject = _CLIENT_SUBJECTS[cache_key] = pseudonym("client", cache_key[1])
+        subject = _CLIENT_SUBJECTS[cache_key] = keyed_pseudonym(device_key, "client", address)
     return subject
 
 
@@ -137,7 +153,7 @@ def _queue(scope: str, subject: str, limit: int, window: int, retry_after: int) 
         if answer is not None and int(answer) > int(limit):
             raise TooManyRequests(retry_after=retry_after)
 
-    ride_along.queue(ride_along.Hit(sha=_HIT_SHA, keys=[counter], args=[window], judge=judge))
+    ride_along.queue(ride_along.Hit(sha=HIT_SHA, keys=[counter], args=[window], judge=judge))
 
 
 def allow(scope: str, subject: str, limit: int, window: int) -> bool:
@@ -161,7 +177,19 @@ def status_lookup_allowed() -> bool:
 
 def queue_status_lookup() -> None:
     """Count one tracking-number lookup on the status page's own round trip (``STATUS_LIMIT`` per 10 minutes)."""
+    if _judge_counted(COUNTED_STATUS, current_app.config["STATUS_LIMIT"], STATUS_WINDOW):
+        return
     _queue("status", client_subject(), current_app.config["STATUS_LIMIT"], STATUS_WINDOW, STATUS_WINDOW)
+
+
+def _judge_counted(entry: str, limit: int, retry_after: int) -> bool:
+    """True if the fast lane counted this request already (refusing it if the count is over *limit*)."""
+    count = request.environ.get(entry)
+    if count is None:
+        return False
+    if limit and int(limit) > 0 and int(count) > int(limit):
+        raise TooManyRequests(retry_after=retry_after)
+    return True
 
 
 def held_allowed() -> bool:
@@ -234,6 +262,8 @@ def init_app(app: Flask) -> None:
         if request.blueprint in EXEMPT_BLUEPRINTS or request.endpoint in EXEMPT_ENDPOINTS:
             return None
         if request.endpoint is None:  # a 404 costs nothing to answer
+            return None
+        if _judge_counted(COUNTED_CLIENT, app.config["REQUEST_LIMIT"], REQUEST_WINDOW):
             return None
         if request.endpoint in RIDE_ALONG_ENDPOINTS:
             _queue("client", client_subject(), app.config["REQUEST_LIMIT"], REQUEST_WINDOW, REQUEST_WINDOW)

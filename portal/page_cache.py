@@ -14,18 +14,35 @@ from flask import current_app
 TOKEN_MARK = "tok0page0mark0tok"
 FALLBACK_MARK = "fb0page0mark0fb"
 STAMP_MARK = "stamp0page0mark0stamp"
+PAGES = "portal_page_cache"        # the pages' renders
+PLACES = "portal_place_lines"      # the landing's "You are at ..." line per (site, language)
 CACHE_SIZE = 8192  # (page, language, site, day) entries; cleared whole when full, as the landing cache
 
 
-def filled(key: tuple, site, render_marked: Callable[[], str], values: dict[str, str]) -> str:
-    """The cached render of *key* (made by *render_marked* on a miss) with each mark replaced by its value."""
-    cache = current_app.extensions.setdefault("portal_page_cache", {})
+def cached(extensions: dict, key: tuple, site, *, store: str = PAGES) -> str | None:
+    """The shared render of *key* for *site* if this process has it (no render on a miss)."""
+    hit = extensions.get(store, {}).get(key)
+    return hit[1] if hit is not None and hit[0] is site else None
+
+
+def fill(page: str, values: dict[str, str]) -> str:
+    """*page* with each mark replaced by its value."""
+    for mark, value in values.items():
+        page = page.replace(mark, value)
+    return page
+
+
+def filled(key: tuple, site, render_marked: Callable[[], str], values: dict[str, str], *,
+           store: str = PAGES) -> str:
+    """The cached render of *key* (made by *render_marked* on a miss) with each mark replaced by its value.
+
+    *store* names the cache (an app extension): small per-site pieces keep their own, so that
+    many sites do not push the shared pages out.
+    """
+    cache = current_app.extensions.setdefault(store, {})
     hit = cache.get(key)
     if hit is None or hit[0] is not site:  # a reloaded registry brings new Site objects
         if len(cache) >= CACHE_SIZE:
             cache.clear()
         hit = cache[key] = (site, render_marked())
-    page = hit[1]
-    for mark, value in values.items():
-        page = page.replace(mark, value)
-    return page
+    return fill(hit[1], values)

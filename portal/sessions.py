@@ -102,14 +102,22 @@ def fallback_blob(session: PortalSession) -> str:
     text = session.to_json()
     if session.sealed is None or session.sealed[0] != text:
         session.sealed = (text, seal_record(session.token, text)[1])
-    return base64.urlsafe_b64encode(session.sealed[1]).decode().rstrip("=")
+    return page_copy(session.sealed[1])
+
+
+def page_copy(blob: bytes) -> str:
+    """The page-borne form of a sealed record: URL-safe base64 without padding."""
+    return base64.urlsafe_b64encode(blob).decode().rstrip("=")
+
+
+def token_keys(secret: bytes, token: str) -> tuple[str, bytes]:
+    """Return the Redis key and the AES key of *token*'s session under *secret* (``SECRET_KEY``)."""
+    digest = hmac.new(secret, b"session\0" + token.encode(), hashlib.sha512).digest()
+    return KEY.format(digest[:16].hex()), digest[32:]
 
 
 def _token_keys(token: str) -> tuple[str, bytes]:
-    """Return the Redis key and the AES key of *token*'s session, both derived from the token."""
-    secret = current_app.config["SECRET_KEY"].encode()
-    digest = hmac.new(secret, b"session\0" + token.encode(), hashlib.sha512).digest()
-    return KEY.format(digest[:16].hex()), digest[32:]
+    return token_keys(current_app.config["SECRET_KEY"].encode(), token)
 
 
 def seal_record(token: str, text: str) -> tuple[str, bytes]:
@@ -121,7 +129,11 @@ def seal_record(token: str, text: str) -> tuple[str, bytes]:
 
 def open_record(token: str, key: str, blob: bytes) -> str | None:
     """Return what :func:`seal_record` sealed, or None if *blob* does not open with *token*."""
-    _, aes_key = _token_keys(token)
+    return open_sealed(_token_keys(token)[1], key, blob)
+
+
+def open_sealed(aes_key: bytes, key: str, blob: bytes) -> str | None:
+    """Return what :func:`seal_record` sealed under *aes_key* for *key*, or None if it does not open."""
     try:
         return AESGCM(aes_key).decrypt(blob[:12], blob[12:], key.encode()).decode()
     except (InvalidTag, ValueError):
@@ -149,14 +161,14 @@ def load(token: str, fallback: str = "") -> PortalSession | None:
         return _from_data(token, _unseal(token[len(FALLBACK_PREFIX):]))
     if len(token) > 64:
         return None
-    key, _ = _token_keys(token)
+    key, aes_key = _token_keys(token)
     try:
         # The request's limit counters ride on this round trip (portal/ride_along.py).
         [blob] = ride_along.execute(get_redis(), lambda pipe: pipe.get(key))
     except DOWN_ERRORS:
         report_failure()
         return _from_fallback(token, fallback)
-    text = open_record(token, key, blob) if blob else None
+    text = open_sealed(aes_key, key, blob) if blob else None
     if not text:
         return None
     session = PortalSession.from_json(token, text)

@@ -93,12 +93,27 @@ def render_landing(session: PortalSession, site):
     """Render the campaign with the complaint link and the connect button."""
     if not session.durable:  # Redis is down: rare, render in full
         return _render_landing(session, site, fallback="")
-    key = ("landing", session.campaign, g.lang, site is not None)
+    key = landing_key(session, g.lang, site)
     return page_cache.filled(key, None, lambda: _render_marked_landing(session, site), {
         page_cache.TOKEN_MARK: session.token,
         page_cache.FALLBACK_MARK: sessions.fallback_blob(session),
-        PLACE_MARK: place_line(site) if site is not None else "",
+        PLACE_MARK: cached_place_line(site, g.lang) if site is not None else "",
     })
+
+
+def landing_key(session: PortalSession, lang: str, site) -> tuple:
+    """The page cache's key of *session*'s landing in *lang*: what its shared render depends on."""
+    return ("landing", session.campaign, lang, site is not None)
+
+
+def cached_place_line(site, lang: str) -> str:
+    """:func:`place_line`, remembered per (site, language) in the page cache (a new Site object renders anew)."""
+    return page_cache.filled(place_key(site, lang), site, lambda: str(place_line(site)), {}, store=page_cache.PLACES)
+
+
+def place_key(site, lang: str) -> tuple:
+    """The key of *site*'s place line in *lang* in the page cache's ``PLACES`` store."""
+    return ("place", site.site_id, lang)
 
 
 def place_line(site) -> Markup:

@@ -78,10 +78,24 @@ LAPOR_ID_MARK = "lid0page0mark0lid"
 LAPOR_URL_MARK = "lurl0page0mark0lurl"
 
 
+def page_key(lang: str, view: dict) -> tuple:
+    """The page cache's key of the status page of *view* in *lang*: what its shared render depends on."""
+    return ("status", lang, tuple(view["steps"]), view["held"], view["rejected"], bool(view["lapor_id"]),
+            bool(view["lapor_url"]))
+
+
+def fill_values(number: str, view: dict) -> dict[str, str]:
+    """The marks of a shared status render and this complaint's values for them, escaped."""
+    return {
+        NUMBER_MARK: str(escape(number)),
+        LAPOR_ID_MARK: str(escape(view["lapor_id"])),
+        LAPOR_URL_MARK: str(escape(view["lapor_url"])),
+    }
+
+
 def _show_page(number: str, view: dict) -> str:
     """The status page of *view*, from the render shared by every complaint in its state."""
-    key = ("status", g.lang, tuple(view["steps"]), view["held"], view["rejected"], bool(view["lapor_id"]),
-           bool(view["lapor_url"]))
+    key = page_key(g.lang, view)
 
     def render_marked() -> str:
         marked = dict(view, lapor_id=LAPOR_ID_MARK if view["lapor_id"] else "",
@@ -89,11 +103,7 @@ def _show_page(number: str, view: dict) -> str:
         with current_app.test_request_context(f"/status/{NUMBER_MARK}", method="GET"):
             return _page("status/show.html", 200, number=NUMBER_MARK, complaint=marked)[0]
 
-    return page_cache.filled(key, None, render_marked, {
-        NUMBER_MARK: str(escape(number)),
-        LAPOR_ID_MARK: str(escape(view["lapor_id"])),
-        LAPOR_URL_MARK: str(escape(view["lapor_url"])),
-    })
+    return page_cache.filled(key, None, render_marked, fill_values(number, view))
 
 
 def _page(template: str, status: int, **context):

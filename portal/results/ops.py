@@ -88,6 +88,12 @@ def _count_grant_failure(reason: str) -> None:
     GRANT_FAILURES.labels(vendor, reason).inc()
 
 
+def request_id(environ: dict) -> str:
+    """The request's id: the proxy's ``X-Request-Id`` if it looks like one, else a new one."""
+    given = environ.get("HTTP_X_REQUEST_ID", "")  # the environ, not a Headers view: every request
+    return given if _REQUEST_ID.match(given) else secrets.token_hex(8)
+
+
 class RequestTally:
     """This process's request counts and latencies, added to the Prometheus values about once a second.
 
@@ -215,8 +221,7 @@ def init_app(app: Flask) -> None:
 
     @app.before_request
     def start_request():
-        given = request.environ.get("HTTP_X_REQUEST_ID", "")  # the environ, not a Headers view: every request
-        g.request_id = given if _REQUEST_ID.match(given) else secrets.token_hex(8)
+        g.request_id = request_id(request.environ)
         g.request_started = time.perf_counter()
 
     @app.after_request
