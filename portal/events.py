@@ -267,9 +267,9 @@ def buffer():
     return found
 
 
-def record(event: dict) -> None:
+def record(event: dict, events: "EventBuffer | None" = None) -> None:
     """Count *event*: buffered for the background write, or at once with ``EVENT_FLUSH_SECONDS = 0``."""
-    events = buffer()
+    events = events or buffer()
     events.add(event)
     if events.interval <= 0:
         events.flush()

@@ -1,15 +1,18 @@
-"""The fast lane: the two busiest repeat pages answered without Flask's per-request machinery.
+"""The fast lane: the busiest repeat pages answered without Flask's per-request machinery.
 
 ``GET /p/<token>`` (the landing again: language switch, back link, a phone re-opening its
-portal window) and ``GET /status/<number>`` are pages whose whole work is one Redis read and a
-shared render filled in. Through Flask, the framework's request and app contexts, six hooks,
-the response object and redis-py's pipeline cost several times that work (issue 14: 0.9 ms
-in process against 0.2 ms for a bare Flask app). This WSGI layer answers them itself:
+portal window), ``GET /p/<token>/lapor`` (the blank complaint form) and ``GET /status/<number>``
+are pages whose whole work is one Redis read and a shared render filled in. Through Flask, the
+framework's request and app contexts, six hooks, the response object and redis-py's pipeline
+cost several times that work (issue 14: 0.9 ms in process against 0.2 ms for a bare Flask app).
+This WSGI layer answers them itself:
 
 - one Redis round trip on a connection of its own per thread, with the per-client (and
-  status-lookup) counter in the same packet, exactly as the app counts them;
+  status-lookup) counter in the same packet, exactly as the app counts them; the form's site
+  counter on a second one, since the site is known only once the session is read (as in the app);
 - the render the app made and cached (``portal/page_cache.py``), filled in with this
-  request's own values: its token and session copy, its site's line, its number;
+  request's own values: its token and session copy, its site's line, a new form stamp, its number;
+- the form's funnel event, into the app's own event buffer;
 - the same headers (security headers, the page's CSP, ``Vary``, ``X-Request-Id``), gzip for a
   client that accepts it, and the same request metrics.
 
@@ -31,8 +34,9 @@ from urllib.parse import parse_qsl
 
 import redis as redis_py
 
-from . import compress, headers, limits, page_cache, sessions, splash, status
-from .complaints import store
+from . import compress, events, headers, limits, page_cache, sessions, splash, status
+from .complaints import service, store
+from .complaints import views as complaint_views
 from .i18n import LANGUAGES, accepted_language
 from .redis import EXTENSION as REDIS_EXTENSION
 from .redis import is_cluster
@@ -46,6 +50,8 @@ HTML = "text/html; charset=utf-8"
 #: Redis is down, when the app answers). Any other argument goes to the app.
 KNOWN_ARGS = frozenset({"lang", "fb"})
 POLICY_CACHE_SIZE = 1024
+FORM_SUFFIX = "/lapor"
+EVENT_BUFFER = "portal_event_buffer"
 
 
 class FastLane:
@@ -62,6 +68,7 @@ class FastLane:
         self.client, self.breaker = app.extensions[REDIS_EXTENSION]
         # A cluster client routes each key to its node; the lane's one connection cannot.
         self.enabled = bool(config.get("FAST_LANE", True)) and not is_cluster(self.client)
+        self.stamps = service.stamp_serializer(config["SECRET_KEY"])
         self.local = threading.local()
         self.policies: dict[tuple, tuple[str, str]] = {}
 
@@ -72,7 +79,7 @@ class FastLane:
             started = time.perf_counter()
             try:
                 if path.startswith("/p/"):
-                    page = self.landing(environ, path[3:])
+                    page = self.session_page(environ, path[3:])
                 elif path.startswith("/status/"):
                     page = self.status(environ, path[8:])
             except Exception:  # noqa: BLE001 - never a 500 from the lane: the app answers instead
@@ -84,8 +91,10 @@ class FastLane:
 
     # --- the pages -------------------------------------------------------------------------------
 
-    def landing(self, environ, token: str):
-        """The landing of a live session, or None for the app to answer."""
+    def session_page(self, environ, rest: str):
+        """The landing or the blank complaint form of a live session, or None for the app to answer."""
+        form = rest.endswith(FORM_SUFFIX)
+        token = rest[:-len(FORM_SUFFIX)] if form else rest
         if not token or "/" in token or len(token) > 64 or not token.isascii() or token.startswith(FALLBACK_PREFIX):
             return None
         args = self.arguments(environ)
@@ -103,18 +112,47 @@ class FastLane:
         lang = args.get("lang") or session.lang
         if lang != session.lang or lang not in LANGUAGES:
             return None  # a language change is a session write: the app's
+        site = self.app.extensions["portal_sites"].get(self.client, session.site_id) if session.site_id else None
+        values = {page_cache.TOKEN_MARK: token, page_cache.FALLBACK_MARK: sessions.page_copy(blob)}
+        if form:
+            return self.form(environ, session, site, lang, values)
+        return self.landing(session, site, lang, values)
+
+    def landing(self, session: PortalSession, site, lang: str, values: dict):
+        """The landing of *session* from its shared render and its site's cached place line."""
         extensions = self.app.extensions
-        site = extensions["portal_sites"].get(self.client, session.site_id) if session.site_id else None
-        key_ = splash.landing_key(session, lang, site)
-        page = page_cache.cached(extensions, key_, None)
+        key = splash.landing_key(session, lang, site)
+        page = page_cache.cached(extensions, key, None)
         place = "" if site is None else page_cache.cached(extensions, splash.place_key(site, lang), site,
                                                           store=page_cache.PLACES)
         if page is None or place is None:
             return None  # the app renders it once; the next request finds it here
-        body = page_cache.fill(page, {page_cache.TOKEN_MARK: token,
-                                      page_cache.FALLBACK_MARK: sessions.page_copy(blob),
-                                      splash.PLACE_MARK: place})
-        return "splash.landing", key_, page, body
+        values[splash.PLACE_MARK] = place
+        return "splash.landing", key, page, page_cache.fill(page, values)
+
+    def form(self, environ, session: PortalSession, site, lang: str, values: dict):
+        """The blank complaint form of *session*: the site's count, the funnel event, a new stamp."""
+        key = complaint_views.form_key(lang, site)
+        page = page_cache.cached(self.app.extensions, key, site)
+        if page is None:
+            return None
+        site_limit = int(self.config["SITE_REQUEST_LIMIT"] or 0)
+        if site_limit > 0:  # the site's id is in the session: a second trip, as the app makes
+            subject = limits.keyed_pseudonym(self.device_key, "site", session.site_id or "unknown")
+            hit = (limits.COUNTED_SITE, self.counter("site", subject), limits.REQUEST_WINDOW, site_limit)
+            if self.ask(environ, [], [hit]) is None:
+                return None
+        events.record(service.form_opened(session, site=site, province=self.province), self.event_buffer())
+        values[page_cache.STAMP_MARK] = service.new_form_stamp(self.stamps)
+        return "complaints.complaint_form", key, page, page_cache.fill(page, values)
+
+    def event_buffer(self):
+        """The app's funnel-event buffer (made in an app context the first time)."""
+        found = self.app.extensions.get(EVENT_BUFFER)
+        if found is None:
+            with self.app.app_context():
+                found = events.buffer()
+        return found
 
     def status(self, environ, number: str):
         """The status page of a stored complaint, or None for the app to answer."""
@@ -130,7 +168,8 @@ class FastLane:
         hits = self.client_hits(environ)
         if self.status_limit > 0:
             subject = limits.subject_of(self.device_key, environ.get("REMOTE_ADDR") or "")
-            hits.append((limits.COUNTED_STATUS, self.counter("status", subject), limits.STATUS_WINDOW))
+            hits.append((limits.COUNTED_STATUS, self.counter("status", subject), limits.STATUS_WINDOW,
+                         self.status_limit))
         replies = self.ask(environ, [("HGETALL", store.record_key(self.province, canonical))], hits)
         if replies is None or not replies[0]:
             return None  # not stored (maybe still spooled): the app's page says so
@@ -174,23 +213,24 @@ class FastLane:
         if self.request_limit <= 0:
             return []
         subject = limits.subject_of(self.device_key, environ.get("REMOTE_ADDR") or "")
-        return [(limits.COUNTED_CLIENT, self.counter("client", subject), limits.REQUEST_WINDOW)]
+        return [(limits.COUNTED_CLIENT, self.counter("client", subject), limits.REQUEST_WINDOW, self.request_limit)]
 
     def ask(self, environ, commands: list[tuple], hits: list[tuple]) -> list | None:
-        """Send *commands* and one counter script per hit in one packet; the commands' replies.
+        """Send *commands* and one counter script per hit ``(entry, key, window, limit)`` in one packet.
+
+        Returns the commands' replies.
 
         Each counter's new count is left in the environ for the app. None when Redis did not
         answer, or a counter is over its limit (the app then refuses the request).
         """
-        packet = list(commands) + [("EVALSHA", limits.HIT_SHA, 1, key, window) for _, key, window in hits]
+        packet = list(commands) + [("EVALSHA", limits.HIT_SHA, 1, key, window) for _, key, window, _ in hits]
         replies = self.round_trip(packet)
         if replies is None:
             return None
         over = False
-        for (entry, _, _), count in zip(hits, replies[len(commands):]):
+        for (entry, _, _, limit), count in zip(hits, replies[len(commands):]):
             if isinstance(count, int):  # a NOSCRIPT (Redis restarted) leaves the count to the app
                 environ[entry] = count
-                limit = self.request_limit if entry == limits.COUNTED_CLIENT else self.status_limit
                 over = over or count > limit
         if over or any(isinstance(reply, Exception) for reply in replies):
             return None

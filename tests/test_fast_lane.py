@@ -13,7 +13,8 @@ import threading
 import pytest
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from portal import create_app, limits
+from portal import create_app, events, limits
+from portal.complaints import service
 from portal.sites import import_sites, parse_csv
 from tests.conftest import CLUSTER, MIKROTIK_ARRIVAL, SITES_CSV, Resident, client_for_url, make_config, tracking_number
 
@@ -102,6 +103,48 @@ def test_the_status_page_is_the_apps_page_in_each_language(apps):
         assert _comparable(fast) == _comparable(slow), (query, heads)
         assert number in fast.get_data(as_text=True)
     assert 'lang="en"' in lane_app.test_client().get(f"/status/{number}?lang=en").get_data(as_text=True)
+
+
+STAMP = re.compile(r'name="started" value="([^"]+)"')
+
+
+def _without_stamp(response):
+    """Status, headers (no request id, no length) and body of a form *response*, its stamp taken out."""
+    heads = [(name, value) for name, value in response.headers if name not in ("X-Request-Id", "Content-Length")]
+    return response.status_code, heads, STAMP.sub("", response.get_data(as_text=True))
+
+
+def test_the_blank_form_is_the_apps_form_with_a_stamp_of_its_own(apps, redis):
+    lane_app, flask_app, behind = apps
+    resident = Resident(lane_app.test_client())
+    resident.arrive()
+    resident.client.get(f"/p/{resident.token}/lapor")  # the app renders the blank form once
+    before = len(behind.paths)
+    fast = resident.client.get(f"/p/{resident.token}/lapor")
+    assert _lane_answered(lane_app, behind, before)
+    slow = flask_app.test_client().get(f"/p/{resident.token}/lapor")
+    assert fast.status_code == 200
+    assert _without_stamp(fast) == _without_stamp(slow)
+    stamps = [STAMP.search(page.get_data(as_text=True)).group(1) for page in (fast, slow)]
+    with lane_app.app_context():
+        assert stamps[0] != stamps[1] and all(service.read_form_stamp(stamp) for stamp in stamps)
+    # The form the lane served is sent as the app's would be, and every opening was counted.
+    receipt = resident.client.post(f"/p/{resident.token}/lapor", data=resident.complaint(started=stamps[0], fb=""))
+    assert receipt.status_code == 200 and tracking_number(receipt.get_data(as_text=True))
+    opened = [fields for _, fields in redis.xrange(events.EVENTS) if fields[b"kind"] == b"form"]
+    assert len(opened) == 3
+    assert len({tuple(sorted((k, v) for k, v in fields.items() if k != b"at")) for fields in opened}) == 1
+    assert opened[0][b"desa"] and opened[0][b"site"] == b"BALI-0001"
+
+
+def test_the_sites_request_limit_is_counted_once_on_the_form(apps, redis):
+    lane_app, _, _ = apps
+    lane_app.config["SITE_REQUEST_LIMIT"] = 3
+    resident = Resident(lane_app.test_client())
+    resident.arrive()
+    assert [resident.client.get(f"/p/{resident.token}/lapor").status_code for _ in range(4)] == [200, 200, 200, 429]
+    subject = limits.keyed_pseudonym(b"test-device-key", "site", "BALI-0001")
+    assert int(redis.get(limits.KEY.format(prov="51", scope="site", subject=subject))) == 4
 
 
 def test_two_visitors_at_once_each_get_only_their_own_page(apps):

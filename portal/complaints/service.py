@@ -30,12 +30,17 @@ log = logging.getLogger(__name__)
 
 
 def _serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="complaint-form")
+    return stamp_serializer(current_app.config["SECRET_KEY"])
 
 
-def new_form_stamp() -> str:
+def stamp_serializer(secret: str) -> URLSafeTimedSerializer:
+    """The signer of form stamps under *secret* (``SECRET_KEY``)."""
+    return URLSafeTimedSerializer(secret, salt="complaint-form")
+
+
+def new_form_stamp(serializer: URLSafeTimedSerializer | None = None) -> str:
     """Return the signed start time and nonce that the form carries."""
-    return _serializer().dumps([time.time(), secrets.token_urlsafe(9)])
+    return (serializer or _serializer()).dumps([time.time(), secrets.token_urlsafe(9)])
 
 
 def read_form_stamp(stamp: str) -> tuple[float, str] | None:
@@ -112,9 +117,14 @@ def build(*, tracking: str, form, session, site) -> store.StoredComplaint:
 
 def record_form_opened(session) -> None:
     """Count the complaint form being opened (funnel step ``form``); fail open."""
-    event = events.make_event("form", site_id=session.site_id, campaign=session.campaign, lang=session.lang,
-                              device=session.device, variant=getattr(session, "variant", ""))
-    events.record(event)  # counted in the background batch (or spooled by it while Redis is down)
+    events.record(form_opened(session))  # counted in the background batch (or spooled by it while Redis is down)
+
+
+def form_opened(session, *, site=None, province: str | None = None) -> dict:
+    """The funnel event of *session*'s form being opened (*site* and *province* given outside a request)."""
+    return events.make_event("form", site_id=session.site_id, campaign=session.campaign, lang=session.lang,
+                             device=session.device, variant=getattr(session, "variant", ""), site=site,
+                             province=province)
 
 
 def save(complaint: store.StoredComplaint) -> str:

@@ -42,13 +42,17 @@ def complaint_form(token: str):
     service.record_form_opened(session)
     if not session.durable:  # Redis is down: rare, render in full
         return render_form(prefilled_form(site), session, site)
-    # A blank form differs between residents of a site only in the token, its copy and the stamp.
-    key = ("form", g.lang, site.site_id if site else "", today_in_bali().isoformat())
-    return page_cache.filled(key, site, lambda: _render_marked_form(session, site), {
+    return page_cache.filled(form_key(g.lang, site), site, lambda: _render_marked_form(session, site), {
         page_cache.TOKEN_MARK: session.token,
         page_cache.FALLBACK_MARK: sessions.fallback_blob(session),
         page_cache.STAMP_MARK: service.new_form_stamp(),
     })
+
+
+def form_key(lang: str, site) -> tuple:
+    """The page cache's key of the blank form: it differs between a site's residents only in the token,
+    its copy and the stamp."""
+    return ("form", lang, site.site_id if site else "", today_in_bali().isoformat())
 
 
 def _render_marked_form(session, site) -> str:
