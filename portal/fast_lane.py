@@ -132,8 +132,8 @@ class FastLane:
 
     def form(self, environ, session: PortalSession, site, lang: str, values: dict):
         """The blank complaint form of *session*: the site's count, the funnel event, a new stamp."""
-        key = complaint_views.form_key(lang, site)
-        page = page_cache.cached(self.app.extensions, key, site)
+        key = complaint_views.form_key(lang)
+        page = page_cache.cached(self.app.extensions, key, None)
         if page is None:
             return None
         site_limit = int(self.config["SITE_REQUEST_LIMIT"] or 0)
@@ -144,6 +144,7 @@ class FastLane:
                 return None
         events.record(service.form_opened(session, site=site, province=self.province), self.event_buffer())
         values[page_cache.STAMP_MARK] = service.new_form_stamp(self.stamps)
+        values.update(complaint_views.place_values(site))
         return "complaints.complaint_form", key, page, page_cache.fill(page, values)
 
     def event_buffer(self):

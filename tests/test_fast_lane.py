@@ -137,6 +137,27 @@ def test_the_blank_form_is_the_apps_form_with_a_stamp_of_its_own(apps, redis):
     assert opened[0][b"desa"] and opened[0][b"site"] == b"BALI-0001"
 
 
+def test_one_form_render_serves_every_site_each_with_its_own_place_escaped(apps, redis):
+    lane_app, flask_app, _ = apps
+    header, mikrotik = SITES_CSV.splitlines()[:2]
+    rows = []
+    for n in range(12):
+        fields = mikrotik.split(",")
+        fields[0], fields[8], fields[-1] = f"BALI-8{n:03d}", f'Desa "{n}" & <i>{n}</i>', f"hs-form-{n}"
+        rows.append(",".join(fields))
+    import_sites(redis, parse_csv("\n".join([header, *rows]) + "\n"))
+    for n in range(12):
+        resident = Resident(lane_app.test_client())
+        resident.arrive(identity=f"hs-form-{n}", mac=f"70:8A:09:65:4C:{n:02X}")
+        for app in (lane_app, lane_app, flask_app):  # a render, the lane, the app without it
+            html = app.test_client().get(f"/p/{resident.token}/lapor").get_data(as_text=True)
+            values = dict(re.findall(r'name="(desa|kecamatan|kabupaten)" [^>]*value="([^"]*)"', html))
+            assert values == {"desa": f"Desa &#34;{n}&#34; &amp; &lt;i&gt;{n}&lt;/i&gt;", "kecamatan": "Negara",
+                              "kabupaten": "Kabupaten Jembrana"}, html
+            assert "0page0mark0" not in html and f"<i>{n}</i>" not in html
+    assert len([key for key in lane_app.extensions["portal_page_cache"] if key[0] == "form"]) == 1
+
+
 def test_the_sites_request_limit_is_counted_once_on_the_form(apps, redis):
     lane_app, _, _ = apps
     lane_app.config["SITE_REQUEST_LIMIT"] = 3

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app, g, render_template, request
+from markupsafe import escape
 
 from hotspot_hooks import Arrival
 
@@ -42,28 +43,45 @@ def complaint_form(token: str):
     service.record_form_opened(session)
     if not session.durable:  # Redis is down: rare, render in full
         return render_form(prefilled_form(site), session, site)
-    return page_cache.filled(form_key(g.lang, site), site, lambda: _render_marked_form(session, site), {
+    return page_cache.filled(form_key(g.lang), None, lambda: _render_marked_form(session), {
         page_cache.TOKEN_MARK: session.token,
         page_cache.FALLBACK_MARK: sessions.fallback_blob(session),
         page_cache.STAMP_MARK: service.new_form_stamp(),
+        **place_values(site),
     })
 
 
-def form_key(lang: str, site) -> tuple:
-    """The page cache's key of the blank form: it differs between a site's residents only in the token,
-    its copy and the stamp."""
-    return ("form", lang, site.site_id if site else "", today_in_bali().isoformat())
+# A blank form differs between residents only in the token, its copy and the stamp, and between
+# sites only in the place fields it is prefilled with: one render per language and day, whatever
+# the number of sites, with marks in the fields' values.
+DESA_MARK = "desa0page0mark0desa"
+KECAMATAN_MARK = "kec0page0mark0kec"
+KABUPATEN_MARK = "kab0page0mark0kab"
 
 
-def _render_marked_form(session, site) -> str:
-    """The shared render of a blank form: a placeholder session, in a request that carries nothing of anyone's."""
+def form_key(lang: str) -> tuple:
+    """The page cache's key of the blank form in *lang* (the day: the form is prefilled with it)."""
+    return ("form", lang, today_in_bali().isoformat())
+
+
+def place_values(site) -> dict[str, str]:
+    """The place fields' marks and *site*'s values for them, escaped as the form's inputs escape them."""
+    if site is None:
+        return {DESA_MARK: "", KECAMATAN_MARK: "", KABUPATEN_MARK: ""}
+    return {DESA_MARK: str(escape(site.desa)), KECAMATAN_MARK: str(escape(site.kecamatan)),
+            KABUPATEN_MARK: str(escape(site.kabupaten))}
+
+
+def _render_marked_form(session) -> str:
+    """The shared render of a blank form: a placeholder session and place, in a request of its own."""
     marked = PortalSession(token=page_cache.TOKEN_MARK, arrival=Arrival(vendor=session.arrival.vendor, gateway_id=""),
-                           site_id=session.site_id, lang=session.lang, campaign=session.campaign)
+                           site_id="", lang=session.lang, campaign=session.campaign)
     with current_app.test_request_context(f"/p/{page_cache.TOKEN_MARK}/lapor", method="GET"):
-        form = prefilled_form(site)
+        form = prefilled_form(None)
+        form.desa.data, form.kecamatan.data, form.kabupaten.data = DESA_MARK, KECAMATAN_MARK, KABUPATEN_MARK
         form.started.data = page_cache.STAMP_MARK
         return render_template("complaints/form.html", form=form, problem="", kinds=KINDS, categories=CATEGORIES,
-                               **page_context(marked, site, fallback=page_cache.FALLBACK_MARK))
+                               **page_context(marked, None, fallback=page_cache.FALLBACK_MARK))
 
 
 @bp.post("/p/<token>/lapor")
@@ -106,9 +124,9 @@ def submit(token: str):
 def render_receipt(tracking: str, session, site, *, held: bool = False):
     if not session.durable:  # Redis is down: rare, render in full
         return _render_receipt(display(tracking), tracking, session, site, held=held)
-    # Receipts of a site differ only in the token, its copy and the tracking number.
-    key = ("receipt", g.lang, site.site_id if site else "", held)
-    return page_cache.filled(key, site, lambda: _render_marked_receipt(session, site, held), {
+    # Receipts differ only in the token, its copy and the tracking number (the page names no site).
+    key = ("receipt", g.lang, held)
+    return page_cache.filled(key, None, lambda: _render_marked_receipt(session, held), {
         page_cache.TOKEN_MARK: session.token,
         page_cache.FALLBACK_MARK: sessions.fallback_blob(session),
         TRACKING_MARK: display(tracking),
@@ -123,10 +141,10 @@ def _render_receipt(number: str, raw: str, session, site, *, held: bool, fallbac
                            lapor_url=current_app.config["LAPOR_URL"], **page_context(session, site, fallback=fallback))
 
 
-def _render_marked_receipt(session, site, held: bool) -> str:
+def _render_marked_receipt(session, held: bool) -> str:
     """The shared render of a receipt: a placeholder session and number, in a request of its own."""
     marked = PortalSession(token=page_cache.TOKEN_MARK, arrival=Arrival(vendor=session.arrival.vendor, gateway_id=""),
-                           site_id=session.site_id, lang=session.lang, campaign=session.campaign)
+                           site_id="", lang=session.lang, campaign=session.campaign)
     with current_app.test_request_context(f"/p/{page_cache.TOKEN_MARK}/lapor", method="POST"):
-        return _render_receipt(TRACKING_MARK, TRACKING_MARK, marked, site, held=held,
+        return _render_receipt(TRACKING_MARK, TRACKING_MARK, marked, None, held=held,
                                fallback=page_cache.FALLBACK_MARK)
