@@ -111,37 +111,68 @@ def wita(at: float) -> tuple[str, str]:
 # One scope's counters and uniques, server-side: a pipeline of one EVAL per scope costs far less
 # client CPU than five commands per scope (measured: see README). Both keys share the scope's
 # hash tag, so the script is Cluster-safe. EVAL (not EVALSHA) needs no SCRIPT LOAD round trip
-# after a restart or failover; Redis caches the compiled script by its hash.
+# after a restart or failover; Redis caches the compiled script by its hash. A day's key gets its
+# lifetime when it is made (its first total, a device new to its uniques), not on every event:
+# an EXPIRE per key per event was a quarter of the script's work.
 _SCOPE = """
-redis.call('HINCRBY', KEYS[1], ARGV[2], 1)
+if redis.call('HINCRBY', KEYS[1], ARGV[2], 1) == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 redis.call('HINCRBY', KEYS[1], ARGV[3], 1)
 if ARGV[4] ~= '' then redis.call('HINCRBY', KEYS[1], ARGV[4], 1) end
-redis.call('EXPIRE', KEYS[1], ARGV[1])
-if ARGV[5] ~= '' then
-  redis.call('PFADD', KEYS[2], ARGV[5])
-  redis.call('EXPIRE', KEYS[2], ARGV[1])
-end
+if ARGV[5] ~= '' and redis.call('PFADD', KEYS[2], ARGV[5]) == 1 then redis.call('EXPIRE', KEYS[2], ARGV[1]) end
 return 1
 """
 
 
-def add_to(pipe, event: dict) -> None:
-    """Queue the commands that record *event* on a (non-transactional) pipeline."""
+# The same writes for a whole event in one script, on a single Redis (not a Cluster, where the
+# scopes' keys live in different slots): one command per event instead of six or seven. Measured
+# on a batch of 2,000 events: the web process's CPU per event 53 -> 30 µs; a landing or a form is
+# ~200–600 µs in all (issue 14).
+_EVENT = """
+local ttl, total, hourly, device, n = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[6])
+for i = 1, n do
+  local counters, uniques, child = KEYS[2 * i], KEYS[2 * i + 1], ARGV[6 + i]
+  if redis.call('HINCRBY', counters, total, 1) == 1 then redis.call('EXPIRE', counters, ttl) end
+  redis.call('HINCRBY', counters, hourly, 1)
+  if child ~= '' then redis.call('HINCRBY', counters, child, 1) end
+  if device ~= '' and redis.call('PFADD', uniques, device) == 1 then redis.call('EXPIRE', uniques, ttl) end
+end
+local last = ARGV[7 + n]
+if last ~= '' then redis.call('HSET', KEYS[2 * n + 2], last, ARGV[8 + n]) end
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[5], '*', unpack(ARGV, 9 + n))
+return 1
+"""
+
+
+def add_to(pipe, event: dict, *, single_node: bool = False) -> None:
+    """Queue the commands that record *event* on a (non-transactional) pipeline.
+
+    *single_node* (not a Cluster) sends them as one script.
+    """
     day, hour = wita(event["at"])
     kind, campaign, variant = event["kind"], event.get("campaign", ""), event.get("variant", "")
-    pipe.xadd(EVENTS, event, maxlen=STREAM_MAXLEN, approximate=True)
     total = f"t|{kind}|{campaign}|{variant}|{event.get('lang', '')}|{event.get('type', '')}"
     hourly = f"h|{hour}|{kind}|{campaign}|{variant}"
     device = event.get("device", "")
-    for scope, child in scopes(event):
-        pipe.eval(_SCOPE, 2, COUNTERS.format(scope=scope, day=day),
-                  UNIQUES.format(scope=scope, day=day, step=kind, campaign=campaign, variant=variant),
-                  COUNTER_TTL, total, hourly, f"r|{child}|{kind}|{campaign}|{variant}" if child else "", device)
+    last = ("resident" if kind == "impression" else "grant") if (
+        kind in ("impression", "grant") and event["site"] != "unknown") else ""
+    pairs = scopes(event)
+    children = [f"r|{child}|{kind}|{campaign}|{variant}" if child else "" for _, child in pairs]
+    keys = [(COUNTERS.format(scope=scope, day=day),
+             UNIQUES.format(scope=scope, day=day, step=kind, campaign=campaign, variant=variant)) for scope, _ in pairs]
+    if single_node:
+        flat_keys = [EVENTS] + [key for pair in keys for key in pair] + ([LAST.format(site=event["site"])] if last else [])
+        fields = [part for item in event.items() for part in item]
+        pipe.eval(_EVENT, len(flat_keys), *flat_keys, COUNTER_TTL, total, hourly, device, STREAM_MAXLEN, len(pairs),
+                  *children, last, event["at"] if last else "", *fields)
+    else:
+        pipe.xadd(EVENTS, event, maxlen=STREAM_MAXLEN, approximate=True)
+        for (counters, uniques), child in zip(keys, children):
+            pipe.eval(_SCOPE, 2, counters, uniques, COUNTER_TTL, total, hourly, child, device)
+        if last:
+            pipe.hset(LAST.format(site=event["site"]), last, event["at"])
     if kind == "grant":
         count_grant(pipe, event.get("prov") or "51", event.get("vendor", ""), "ok", at=float(event["at"]),
                     kab=event.get("kab", ""))
-    if kind in ("impression", "grant") and event["site"] != "unknown":
-        pipe.hset(LAST.format(site=event["site"]), "resident" if kind == "impression" else "grant", event["at"])
 
 
 def from_record(kind: str, record: dict, *, province: str, at: float | None = None, client=None) -> dict:
@@ -171,17 +202,39 @@ def count_grant(client_or_pipe, province: str, vendor: str, outcome: str, *, at:
         client_or_pipe.expire(key, GRANTS_TTL)
 
 
-def add_batch_to(pipe, events: list[dict]) -> None:
+def add_batch_to(pipe, events: list[dict], *, single_node: bool = False) -> None:
     """Queue the commands that record *events* (a buffered batch) on one pipeline."""
     for event in events:
-        add_to(pipe, event)
+        add_to(pipe, event, single_node=single_node)
 
 
 def replay_event(client, event: dict) -> None:
     """Write a spooled (or worker-side) event to Redis in one round trip."""
     with client.pipeline(transaction=False) as pipe:
-        add_to(pipe, event)
+        add_to(pipe, event, single_node=_single_node(client))
+        _execute(pipe)
+
+
+def _execute(pipe) -> None:
+    """Run *pipe*; a write Redis refuses inside the event script is raised as the refusal it is."""
+    from redis import ResponseError
+
+    from .redis import as_refusal
+
+    try:
         pipe.execute()
+    except ResponseError as error:
+        refusal = as_refusal(error)
+        if refusal is error:
+            raise
+        raise refusal from error
+
+
+def _single_node(client) -> bool:
+    """True unless *client* is a Cluster client (whose keys of one event live on several nodes)."""
+    from .redis import is_cluster
+
+    return not is_cluster(client)
 
 
 def spool_event(event: dict) -> None:
@@ -234,8 +287,8 @@ class EventBuffer:
 
         try:
             with self.client.pipeline(transaction=False) as pipe:
-                add_batch_to(pipe, batch)
-                pipe.execute()
+                add_batch_to(pipe, batch, single_node=_single_node(self.client))
+                _execute(pipe)
         except DOWN_ERRORS as error:
             log.warning("%d event(s) spooled: Redis unreachable (%s)", len(batch), type(error).__name__)
             try:

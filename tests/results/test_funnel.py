@@ -7,7 +7,10 @@ import time
 from collections import Counter, defaultdict
 from types import SimpleNamespace
 
+import redis as redis_py
+
 from portal import events, funnel
+from tests.conftest import CLUSTER
 
 WITA_TZ = dt.timezone(dt.timedelta(hours=8))
 
@@ -23,7 +26,7 @@ def write(redis, evs, batch=400):
     for start in range(0, len(evs), batch):
         with redis.pipeline(transaction=False) as pipe:
             for event in evs[start:start + batch]:
-                events.add_to(pipe, event)
+                events.add_to(pipe, event, single_node=not CLUSTER)  # the one-script write, off a cluster
             pipe.execute()
 
 
@@ -126,3 +129,42 @@ def test_a_published_campaign_is_counted_by_its_id_and_variant():
     assert (event["campaign"], event["variant"]) == ("festival-2027", "B")
     builtin = events.make_event("impression", site_id="", campaign="sp4n-lapor", lang="id", device="d", province="51")
     assert (builtin["campaign"], builtin["variant"]) == ("sp4n-lapor", "")
+
+
+def _dump(client) -> dict:
+    """Every key's value (streams by their entries' fields), and whether it has a lifetime."""
+    found = {}
+    for key in client.keys("*"):
+        kind = client.type(key)
+        if kind == b"hash":
+            value = client.hgetall(key)
+        elif kind == b"stream":
+            value = [fields for _, fields in client.xrange(key)]
+        elif kind == b"string":  # a HyperLogLog
+            value = client.pfcount(key)
+        else:
+            value = kind
+        found[key] = (value, client.ttl(key) > 0)
+    return found
+
+
+def test_the_one_script_write_leaves_what_the_per_scope_writes_leave(own_redis):
+    """Off a cluster an event is one script (issue 14); its counters, uniques and stream entry are the same."""
+    client = redis_py.Redis.from_url(own_redis.url)
+    sites = [fake_site(n, kab) for n, kab in enumerate(["51.71", "51.03", "51.03", "51.08"])]
+    rng = random.Random(14)
+    evs = [events.make_event(rng.choice(["impression", "form", "complaint", "grant"]), site_id=site.site_id,
+                             campaign=rng.choice(["c", "c:7:2:b"]), lang=rng.choice(["id", "en"]),
+                             device=rng.choice(["", "d1", "d2", "d3"]), at=1772000000 + 3600 * rng.randrange(30),
+                             site=site, province="51") for site in rng.choices(sites, k=120)]
+    evs.append(events.make_event("impression", site_id="", campaign="c", lang="id", device="d9", province="51"))
+    dumps = []
+    for single_node in (False, True):
+        client.flushall()
+        with client.pipeline(transaction=False) as pipe:
+            events.add_batch_to(pipe, evs, single_node=single_node)
+            pipe.execute()
+        dumps.append(_dump(client))
+    assert dumps[0] == dumps[1]
+    assert len(dumps[0]) > 50 and all(has_lifetime for key, (_, has_lifetime) in dumps[0].items()
+                                      if b":fn:" in key or b":fu:" in key)
