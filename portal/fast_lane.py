@@ -254,13 +254,24 @@ class FastLane:
                         replies.append(connection.read_response())
                     except redis_py.ResponseError as error:
                         replies.append(error)
+                if any(isinstance(reply, Exception) for reply in replies):
+                    # A READONLY from a demoted primary, say: the next request connects afresh
+                    # (through Sentinel, when the app's client does).
+                    self.drop(connection)
                 return replies
             except (redis_py.ConnectionError, redis_py.TimeoutError, OSError) as error:
-                connection.disconnect()
-                self.local.connection = None
+                self.drop(connection)
                 if attempt == 2 or isinstance(error, redis_py.TimeoutError):
                     return None
+            except BaseException:
+                self.drop(connection)  # never leave a reply unread for the thread's next request
+                raise
         return None
+
+    def drop(self, connection) -> None:
+        """Close this thread's connection; the next request opens a new one."""
+        connection.disconnect()
+        self.local.connection = None
 
     def connection(self):
         """This thread's own connection, made like the app client's (Sentinel-aware), outside its pool."""

@@ -296,3 +296,23 @@ def test_the_lane_can_be_turned_off(redis, redis_server, tmp_path):
     resident = Resident(app.test_client())
     resident.arrive()
     assert resident.client.get(f"/p/{resident.token}").status_code == 200  # the app answers
+
+
+def test_a_primary_turned_replica_sends_the_lane_to_a_new_connection(own_redis, tmp_path):
+    lane_app, _, behind = _pair(own_redis.url, tmp_path)
+    lane = _lane(lane_app)
+    resident = Resident(lane_app.test_client())
+    resident.arrive()
+    copy = FB.search(resident.client.get(f"/p/{resident.token}").get_data(as_text=True)).group(1)
+    server = client_for_url(own_redis.url)
+    server.replicaof("127.0.0.1", "9")  # read-only now, as a demoted primary after a failover
+    try:
+        before = len(behind.paths)
+        answer = resident.client.get(f"/p/{resident.token}?fb={copy}")
+        assert answer.status_code == 200 and len(behind.paths) == before + 1  # the app's fail-open page
+        assert lane.local.connection is None  # dropped: the next request connects afresh
+    finally:
+        server.replicaof("NO", "ONE")
+    before = len(behind.paths)
+    assert resident.client.get(f"/p/{resident.token}").status_code == 200
+    assert len(behind.paths) == before and lane.local.connection is not None
