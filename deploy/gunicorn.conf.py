@@ -31,8 +31,12 @@ graceful_timeout = 30
 # access logs still stay off by default (IP addresses are personal data).
 accesslog = os.environ.get("PORTAL_ACCESS_LOG") or None
 errorlog = "-"
-max_requests = 20000
-max_requests_jitter = 2000
+# A worker is replaced after this many requests, a guard against slow memory growth (every cache
+# in the app is bounded). Not every 20,000: under load that replaced each worker every ~10 s,
+# and each replacement costs ~0.6 s of CPU to import the app and then cold caches (the site
+# registry, the renders), which `make bench` saw as a wide spread between passes (issue 14).
+max_requests = 500000
+max_requests_jitter = 50000
 
 # Prometheus metrics from every worker (portal/results/ops.py): prometheus_client's multiprocess
 # mode keeps each worker's counters in files under PROMETHEUS_MULTIPROC_DIR, which /metrics sums.

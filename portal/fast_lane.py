@@ -101,7 +101,11 @@ class FastLane:
         if args is None:
             return None
         key, aes_key = sessions.token_keys(self.secret, token)
-        replies = self.ask(environ, [("GET", key)], self.client_hits(environ))
+        hits = self.client_hits(environ)
+        hinted = sessions.SITE_HINTS.get(key) if form else None
+        if hinted is not None and self.site_limit > 0:  # the form's site count rides along
+            hits.append(self.site_hit(hinted, ("EVALSHA", limits.HIT_IF_SESSION_SHA, 2, key)))
+        replies = self.ask(environ, [("GET", key)], hits)
         if replies is None or not isinstance(replies[0], bytes):
             return None  # Redis did not answer here, or no session: the app says what to do
         blob = replies[0]
@@ -109,6 +113,7 @@ class FastLane:
         if not text:
             return None
         session = PortalSession.from_json(token, text)
+        sessions.remember_site(key, session.site_id)
         lang = args.get("lang") or session.lang
         if lang != session.lang or lang not in LANGUAGES:
             return None  # a language change is a session write: the app's
@@ -136,11 +141,9 @@ class FastLane:
         page = page_cache.cached(self.app.extensions, key, None)
         if page is None:
             return None
-        site_limit = int(self.config["SITE_REQUEST_LIMIT"] or 0)
-        if site_limit > 0:  # the site's id is in the session: a second trip, as the app makes
-            subject = limits.keyed_pseudonym(self.device_key, "site", session.site_id or "unknown")
-            hit = (limits.COUNTED_SITE, self.counter("site", subject), limits.REQUEST_WINDOW, site_limit)
-            if self.ask(environ, [], [hit]) is None:
+        if self.site_limit > 0 and limits.COUNTED_SITE not in environ:
+            # The site is known once the session is read: a second trip, as the app makes.
+            if self.ask(environ, [], [self.site_hit(session.site_id, ("EVALSHA", limits.HIT_SHA, 1))]) is None:
                 return None
         events.record(service.form_opened(session, site=site, province=self.province), self.event_buffer())
         values[page_cache.STAMP_MARK] = service.new_form_stamp(self.stamps)
@@ -169,7 +172,8 @@ class FastLane:
         hits = self.client_hits(environ)
         if self.status_limit > 0:
             subject = limits.subject_of(self.device_key, environ.get("REMOTE_ADDR") or "")
-            hits.append((limits.COUNTED_STATUS, self.counter("status", subject), limits.STATUS_WINDOW,
+            hits.append((limits.COUNTED_STATUS,
+                         ("EVALSHA", limits.HIT_SHA, 1, self.counter("status", subject), limits.STATUS_WINDOW),
                          self.status_limit))
         replies = self.ask(environ, [("HGETALL", store.record_key(self.province, canonical))], hits)
         if replies is None or not replies[0]:
@@ -206,6 +210,16 @@ class FastLane:
     def status_limit(self) -> int:
         return int(self.config["STATUS_LIMIT"] or 0)
 
+    @property
+    def site_limit(self) -> int:
+        return int(self.config["SITE_REQUEST_LIMIT"] or 0)
+
+    def site_hit(self, site_id: str, script: tuple) -> tuple:
+        """The form's count against *site_id* (``SITE_REQUEST_LIMIT``), by *script* and its leading keys."""
+        subject = limits.keyed_pseudonym(self.device_key, "site", site_id or "unknown")
+        counter = self.counter("site", subject)
+        return (limits.COUNTED_SITE, (*script, counter, limits.REQUEST_WINDOW), self.site_limit)
+
     def counter(self, scope: str, subject: str) -> str:
         return limits.KEY.format(prov=self.province, scope=scope, subject=subject)
 
@@ -214,25 +228,29 @@ class FastLane:
         if self.request_limit <= 0:
             return []
         subject = limits.subject_of(self.device_key, environ.get("REMOTE_ADDR") or "")
-        return [(limits.COUNTED_CLIENT, self.counter("client", subject), limits.REQUEST_WINDOW, self.request_limit)]
+        return [(limits.COUNTED_CLIENT, ("EVALSHA", limits.HIT_SHA, 1, self.counter("client", subject),
+                                         limits.REQUEST_WINDOW), self.request_limit)]
 
     def ask(self, environ, commands: list[tuple], hits: list[tuple]) -> list | None:
-        """Send *commands* and one counter script per hit ``(entry, key, window, limit)`` in one packet.
+        """Send *commands* and each hit's counter script in one packet; the commands' replies.
 
-        Returns the commands' replies.
-
-        Each counter's new count is left in the environ for the app. None when Redis did not
-        answer, or a counter is over its limit (the app then refuses the request).
+        A hit is ``(environ entry, EVALSHA command, limit)``. Each counter's new count is left in
+        the environ for the app. None when Redis did not answer, or a counter is over its limit
+        (the app then refuses the request).
         """
-        packet = list(commands) + [("EVALSHA", limits.HIT_SHA, 1, key, window) for _, key, window, _ in hits]
+        packet = list(commands) + [command for _, command, _ in hits]
         replies = self.round_trip(packet)
         if replies is None:
             return None
         over = False
-        for (entry, _, _, limit), count in zip(hits, replies[len(commands):]):
+        for (entry, _, limit), count in zip(hits, replies[len(commands):]):
             if isinstance(count, int):  # a NOSCRIPT (Redis restarted) leaves the count to the app
                 environ[entry] = count
                 over = over or count > limit
+        if any(isinstance(reply, redis_py.exceptions.NoScriptError) for reply in replies):
+            # After a restart or failover: the app loads the scripts it runs, the lane its own.
+            self.round_trip([("SCRIPT", "LOAD", limits.HIT), ("SCRIPT", "LOAD", limits.HIT_IF_SESSION)])
+            return None
         if over or any(isinstance(reply, Exception) for reply in replies):
             return None
         return replies[:len(commands)]

@@ -46,13 +46,23 @@ RIDE_ALONG_ENDPOINTS = {"splash.arrival", "splash.landing", "complaints.complain
                         "status.show"}
 
 # Count one hit; the first hit opens the window (the key's lifetime). Returns the count.
-_HIT = """
+HIT = """
 local n = redis.call('INCR', KEYS[1])
 if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 return n
 """
 
-HIT_SHA = hashlib.sha1(_HIT.encode()).hexdigest()  # what EVALSHA names it by (redis-py's Script does the same)
+HIT_SHA = hashlib.sha1(HIT.encode()).hexdigest()  # what EVALSHA names it by (redis-py's Script does the same)
+
+# Count one hit of KEYS[2] only if the session at KEYS[1] exists, as the app counts a form against
+# its site only once the session is read (portal/fast_lane.py). Keys of two slots: single Redis only.
+HIT_IF_SESSION = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local n = redis.call('INCR', KEYS[2])
+if n == 1 then redis.call('EXPIRE', KEYS[2], ARGV[1]) end
+return n
+"""
+HIT_IF_SESSION_SHA = hashlib.sha1(HIT_IF_SESSION.encode()).hexdigest()
 
 # A complaint post's checks, in one script on the post's one round trip (issue 14):
 # 1. the site's request counter (a site flooding this minute: "b", nothing else counted);
@@ -147,7 +157,7 @@ def _queue(scope: str, subject: str, limit: int, window: int, retry_after: int) 
 
     def judge(answer) -> None:
         if isinstance(answer, redis.exceptions.NoScriptError):  # Redis restarted: load it and count
-            answer = _run(_HIT, [counter], window)
+            answer = _run(HIT, [counter], window)
         elif isinstance(answer, Exception):
             log.warning("limiter skipped: %s", type(answer).__name__)
             return
@@ -161,7 +171,7 @@ def allow(scope: str, subject: str, limit: int, window: int) -> bool:
     """Count one hit of *subject* in *scope*; False once it exceeds *limit* per *window* seconds."""
     if not limit or int(limit) <= 0:
         return True
-    count = _run(_HIT, [key(scope, subject)], window)
+    count = _run(HIT, [key(scope, subject)], window)
     return count is None or int(count) <= int(limit)
 
 
@@ -283,7 +293,7 @@ def init_app(app: Flask) -> None:
         # A view that never reached Redis (an error page, a malformed number): count its hits now.
         for hit in ride_along.take():
             try:
-                hit.judge(_run(_HIT, hit.keys, *hit.args))
+                hit.judge(_run(HIT, hit.keys, *hit.args))
             except TooManyRequests as refusal:
                 log.info("request limit reached on %s", request.url_rule.rule if request.url_rule else "?")
                 body, status, headers = limited(refusal)

@@ -13,7 +13,7 @@ import threading
 import pytest
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from portal import create_app, events, limits
+from portal import create_app, events, limits, sessions
 from portal.complaints import service
 from portal.sites import import_sites, parse_csv
 from tests.conftest import CLUSTER, MIKROTIK_ARRIVAL, SITES_CSV, Resident, client_for_url, make_config, tracking_number
@@ -158,14 +158,27 @@ def test_one_form_render_serves_every_site_each_with_its_own_place_escaped(apps,
     assert len([key for key in lane_app.extensions["portal_page_cache"] if key[0] == "form"]) == 1
 
 
-def test_the_sites_request_limit_is_counted_once_on_the_form(apps, redis):
-    lane_app, _, _ = apps
-    lane_app.config["SITE_REQUEST_LIMIT"] = 3
+@pytest.mark.parametrize("hinted", [True, False], ids=["site-known-one-trip", "site-unknown-two-trips"])
+def test_the_sites_request_limit_is_counted_once_on_the_form(apps, redis, hinted):
+    lane_app, _, behind = apps
+    lane_app.config["SITE_REQUEST_LIMIT"] = 5
     resident = Resident(lane_app.test_client())
     resident.arrive()
-    assert [resident.client.get(f"/p/{resident.token}/lapor").status_code for _ in range(4)] == [200, 200, 200, 429]
     subject = limits.keyed_pseudonym(b"test-device-key", "site", "BALI-0001")
-    assert int(redis.get(limits.KEY.format(prov="51", scope="site", subject=subject))) == 4
+    site_key = limits.KEY.format(prov="51", scope="site", subject=subject)
+    codes = []
+    for n in range(6):
+        if not hinted:
+            sessions.SITE_HINTS.clear()  # as if the arrival had been served by another worker
+        if n == 3:
+            redis.script_flush()  # as after a Redis restart: the scripts are loaded again
+        codes.append(resident.client.get(f"/p/{resident.token}/lapor").status_code)
+        assert int(redis.get(site_key)) == n + 1  # every request counted once, whoever counted it
+    assert codes == [200, 200, 200, 200, 200, 429]
+    before = len(behind.paths)
+    lane_app.config["SITE_REQUEST_LIMIT"] = 50
+    assert resident.client.get(f"/p/{resident.token}/lapor").status_code == 200
+    assert _lane_answered(lane_app, behind, before)
 
 
 def test_two_visitors_at_once_each_get_only_their_own_page(apps):
