@@ -33,7 +33,7 @@ from portal.campaigns import campaign_for, store
 from portal.campaigns.model import blank
 from portal.embedded_redis import EmbeddedRedis
 from portal.sites import SITE_TYPES, import_sites, parse_csv
-from tests.bench.run import LUA_POST, wrk
+from tests.bench.run import LUA, wrk
 from tests.conftest import DEMO_CSV, MIKROTIK_ARRIVAL, make_config
 from tests.servers import Gunicorn
 
@@ -117,11 +117,12 @@ def scenario(count: int, *, seconds: int, connections: int, passes: int) -> dict
         check = requests.post(gunicorn.url + "/hotspot/mikrotik", data=lines[0], timeout=5,
                               headers={"Content-Type": "application/x-www-form-urlencoded"})
         assert check.status_code == 200 and 'id="campaign-title"' in check.text, "landing check failed"
-        (work / "arrivals.txt").write_text("\n".join(lines) + "\n")
+        arrivals = work / "arrivals.txt"  # the harness's "METHOD path body" lines (tests/bench/run.py)
+        arrivals.write_text("".join(f"POST /hotspot/mikrotik {line}\n" for line in lines))
         script = work / "landing.lua"
-        script.write_text(LUA_POST % {"bodies": work / "arrivals.txt", "path": ""})
-        wrk(gunicorn.url + "/hotspot/mikrotik", script, 3, connections)  # warm-up
-        runs = sorted((wrk(gunicorn.url + "/hotspot/mikrotik", script, seconds, connections) for _ in range(passes)),
+        script.write_text(LUA)
+        wrk(gunicorn.url + "/", script, arrivals, 0, 3, connections)  # warm-up
+        runs = sorted((wrk(gunicorn.url + "/", script, arrivals, 0, seconds, connections) for _ in range(passes)),
                       key=lambda r: r["rps"])
         result["landing"] = runs[len(runs) // 2]
     finally:
