@@ -277,15 +277,17 @@ class EventBuffer:
         """How many events wait to be written."""
         return len(self._events)
 
-    def flush(self) -> int:
-        """Write the buffered events in one pipeline (the spool if Redis cannot take them)."""
+    def flush(self, *, redis_ok: bool = True) -> int:
+        """Write the buffered events in one pipeline (the spool if Redis cannot take them, or not *redis_ok*)."""
         with self._lock:
             batch, self._events = self._events, []
         if not batch:
             return 0
-        from .redis import DOWN_ERRORS
+        from .redis import DOWN_ERRORS, RedisUnavailable
 
         try:
+            if not redis_ok:
+                raise RedisUnavailable("circuit open")
             with self.client.pipeline(transaction=False) as pipe:
                 add_batch_to(pipe, batch, single_node=_single_node(self.client))
                 _execute(pipe)
@@ -320,9 +322,18 @@ def buffer():
     return found
 
 
-def record(event: dict, events: "EventBuffer | None" = None) -> None:
-    """Count *event*: buffered for the background write, or at once with ``EVENT_FLUSH_SECONDS = 0``."""
+def record(event: dict, events: "EventBuffer | None" = None, *, redis_ok: bool | None = None) -> None:
+    """Count *event*: buffered for the background write, or at once with ``EVENT_FLUSH_SECONDS = 0``.
+
+    Outside a request, give the buffer and *redis_ok* (the breaker is closed).
+    """
     events = events or buffer()
     events.add(event)
     if events.interval <= 0:
-        events.flush()
+        if redis_ok is None:
+            from .redis import EXTENSION
+
+            redis_ok = not current_app.extensions[EXTENSION][1].open
+        # Written in the request: while the breaker is open, straight to the spool (as the
+        # background flush would after waiting on Redis), so the page does not wait.
+        events.flush(redis_ok=redis_ok)

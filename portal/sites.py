@@ -291,3 +291,6 @@ class SiteCache:
             self._refresh(client)
         except (redis.ConnectionError, redis.TimeoutError, OSError):
             self._checked = time.monotonic()  # keep serving the last copy
+            from .redis import report_down
+
+            report_down()  # and the rest of the request skips Redis: it would wait the same way

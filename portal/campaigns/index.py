@@ -139,6 +139,10 @@ class CampaignIndex:
                     self._version = version
             except (redis.RedisError, OSError, ValueError) as error:
                 log.warning("campaign snapshot not refreshed: %s", type(error).__name__)
+                if isinstance(error, (redis.ConnectionError, redis.TimeoutError, OSError)):
+                    from ..redis import report_down
+
+                    report_down()  # the rest of the request skips Redis
             self._checked = now
 
     def invalidate(self) -> None:
