@@ -243,15 +243,21 @@ class FastLane:
         replies = self.round_trip(packet)
         if replies is None:
             return None
+        missing = [n for n, reply in enumerate(replies) if isinstance(reply, redis_py.exceptions.NoScriptError)]
+        if missing:
+            # After a restart or failover the scripts are gone: load them and send again only the
+            # counts that did not run, so none is taken twice.
+            loaded = self.round_trip([("SCRIPT", "LOAD", limits.HIT), ("SCRIPT", "LOAD", limits.HIT_IF_SESSION)])
+            again = self.round_trip([packet[n] for n in missing]) if loaded is not None else None
+            if again is None:
+                return None
+            for n, reply in zip(missing, again):
+                replies[n] = reply
         over = False
         for (entry, _, limit), count in zip(hits, replies[len(commands):]):
             if isinstance(count, int):  # a NOSCRIPT (Redis restarted) leaves the count to the app
                 environ[entry] = count
                 over = over or count > limit
-        if any(isinstance(reply, redis_py.exceptions.NoScriptError) for reply in replies):
-            # After a restart or failover: the app loads the scripts it runs, the lane its own.
-            self.round_trip([("SCRIPT", "LOAD", limits.HIT), ("SCRIPT", "LOAD", limits.HIT_IF_SESSION)])
-            return None
         if over or any(isinstance(reply, Exception) for reply in replies):
             return None
         return replies[:len(commands)]
