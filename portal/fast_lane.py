@@ -7,9 +7,12 @@ framework's request and app contexts, six hooks, the response object and redis-p
 cost several times that work (issue 14: 0.9 ms in process against 0.2 ms for a bare Flask app).
 This WSGI layer answers them itself:
 
-- one Redis round trip on a connection of its own per thread, with the per-client (and
-  status-lookup) counter in the same packet, exactly as the app counts them; the form's site
-  counter on a second one, since the site is known only once the session is read (as in the app);
+- the session or complaint record from the worker's own copy (``portal/tracked_cache.py``), which
+  Redis empties of a key the moment it changes; on a miss, one Redis round trip on a connection
+  of the lane's own per thread;
+- the per-client, status-lookup and site limits counted as the app counts them, in leases of
+  several hits (``portal/counter_leases.py``) that ride on that round trip, or on one of their
+  own when a lease is spent; so most of these pages need no Redis round trip at all;
 - the render the app made and cached (``portal/page_cache.py``), filled in with this
   request's own values: its token and session copy, its site's line, a new form stamp, its number;
 - the form's funnel event, into the app's own event buffer;
@@ -34,7 +37,11 @@ from urllib.parse import parse_qsl
 
 import redis as redis_py
 
+from typing import NamedTuple
+
 from . import compress, events, headers, limits, page_cache, sessions, splash, status
+from .counter_leases import SCRIPTS as LEASE_SCRIPTS
+from .counter_leases import CounterLeases
 from .complaints import service, store
 from .complaints import views as complaint_views
 from .i18n import LANGUAGES, accepted_language
@@ -42,6 +49,7 @@ from .redis import EXTENSION as REDIS_EXTENSION
 from .redis import is_cluster
 from .results.ops import TALLY, outcome_of, request_id
 from .sessions import FALLBACK_PREFIX, PortalSession
+from .tracked_cache import MISSING, TrackedCache
 from .tracking import display, normalize
 
 log = logging.getLogger(__name__)
@@ -50,8 +58,19 @@ HTML = "text/html; charset=utf-8"
 #: Redis is down, when the app answers). Any other argument goes to the app.
 KNOWN_ARGS = frozenset({"lang", "fb"})
 POLICY_CACHE_SIZE = 1024
+SITE_SUBJECTS = 200_000  # site pseudonyms remembered (the registry's size, with room)
 FORM_SUFFIX = "/lapor"
 EVENT_BUFFER = "portal_event_buffer"
+
+
+class Hit(NamedTuple):
+    """One request counted against a limit: where its count goes in the environ, the counter, the limit."""
+
+    entry: str
+    key: str
+    limit: int
+    window: int
+    guard: str | None = None  # counted only if this key (the session) exists
 
 
 class FastLane:
@@ -68,9 +87,14 @@ class FastLane:
         self.client, self.breaker = app.extensions[REDIS_EXTENSION]
         # A cluster client routes each key to its node; the lane's one connection cannot.
         self.enabled = bool(config.get("FAST_LANE", True)) and not is_cluster(self.client)
-        self.stamps = service.stamp_serializer(config["SECRET_KEY"])
+        self.stamps = service.stamp_signer(config["SECRET_KEY"])
         self.local = threading.local()
         self.policies: dict[tuple, tuple[str, str]] = {}
+        self.leases = CounterLeases()
+        self.site_subjects: dict[str, str] = {}
+        # Sessions and complaint records, as the pages read them; the listener speaks RESP3.
+        self.cache = TrackedCache(lambda: self.new_connection(protocol=3),
+                                  [sessions.KEY.format(""), store.record_key(self.province, "")])
 
     def __call__(self, environ, start_response):
         if self.enabled and environ.get("REQUEST_METHOD") == "GET" and not self.breaker.open:
@@ -102,18 +126,27 @@ class FastLane:
             return None
         key, aes_key = sessions.token_keys(self.secret, token)
         hits = self.client_hits(environ)
-        hinted = sessions.SITE_HINTS.get(key) if form else None
-        if hinted is not None and self.site_limit > 0:  # the form's site count rides along
-            hits.append(self.site_hit(hinted, ("EVALSHA", limits.HIT_IF_SESSION_SHA, 2, key)))
-        replies = self.ask(environ, [("GET", key)], hits)
-        if replies is None or not isinstance(replies[0], bytes):
-            return None  # Redis did not answer here, or no session: the app says what to do
-        blob = replies[0]
-        text = sessions.open_sealed(aes_key, key, blob)
-        if not text:
-            return None
-        session = PortalSession.from_json(token, text)
-        sessions.remember_site(key, session.site_id)
+        found = self.cache.get(key)
+        if found is MISSING:
+            hinted = sessions.SITE_HINTS.get(key) if form else None
+            if hinted is not None and self.site_limit > 0:  # the form's site count rides along
+                hits.append(self.site_hit(hinted, guard=key))
+            mark = self.cache.mark()
+            replies = self.ask(environ, [("GET", key), ("PTTL", key)], hits)
+            if replies is None or not isinstance(replies[0], bytes):
+                return None  # Redis did not answer here, or no session: the app says what to do
+            blob = replies[0]
+            text = sessions.open_sealed(aes_key, key, blob)
+            if not text:
+                return None
+            session = PortalSession.from_json(token, text)
+            sessions.remember_site(key, session.site_id)
+            # Kept whole: the key is a keyed hash of the token, so only this token finds it again.
+            self.cache.put(key, (blob, session), mark, replies[1])
+        else:
+            if self.ask(environ, [], hits) is None:
+                return None
+            blob, session = found
         lang = args.get("lang") or session.lang
         if lang != session.lang or lang not in LANGUAGES:
             return None  # a language change is a session write: the app's
@@ -142,8 +175,8 @@ class FastLane:
         if page is None:
             return None
         if self.site_limit > 0 and limits.COUNTED_SITE not in environ:
-            # The site is known once the session is read: a second trip, as the app makes.
-            if self.ask(environ, [], [self.site_hit(session.site_id, ("EVALSHA", limits.HIT_SHA, 1))]) is None:
+            # The site is known once the session is read: from a lease, or a trip of its own.
+            if self.ask(environ, [], [self.site_hit(session.site_id)]) is None:
                 return None
         events.record(service.form_opened(session, site=site, province=self.province), self.event_buffer(),
                       redis_ok=True)  # the lane runs only while the breaker is closed
@@ -173,15 +206,21 @@ class FastLane:
         hits = self.client_hits(environ)
         if self.status_limit > 0:
             subject = limits.subject_of(self.device_key, environ.get("REMOTE_ADDR") or "")
-            hits.append((limits.COUNTED_STATUS,
-                         ("EVALSHA", limits.HIT_SHA, 1, self.counter("status", subject), limits.STATUS_WINDOW),
-                         self.status_limit))
-        replies = self.ask(environ, [("HGETALL", store.record_key(self.province, canonical))], hits)
-        if replies is None or not replies[0]:
-            return None  # not stored (maybe still spooled): the app's page says so
-        raw = replies[0]
-        pairs = raw.items() if isinstance(raw, dict) else zip(raw[::2], raw[1::2])
-        view = status.public_view({k.decode(): v.decode() for k, v in pairs})
+            hits.append(Hit(limits.COUNTED_STATUS, self.counter("status", subject), self.status_limit,
+                            limits.STATUS_WINDOW))
+        record = store.record_key(self.province, canonical)
+        view = self.cache.get(record)
+        if view is MISSING:
+            mark = self.cache.mark()
+            replies = self.ask(environ, [("HGETALL", record), ("PTTL", record)], hits)
+            if replies is None or not replies[0]:
+                return None  # not stored (maybe still spooled): the app's page says so
+            raw = replies[0]
+            pairs = raw.items() if isinstance(raw, dict) else zip(raw[::2], raw[1::2])
+            view = status.public_view({k.decode(): v.decode() for k, v in pairs})
+            self.cache.put(record, view, mark, replies[1])
+        elif self.ask(environ, [], hits) is None:
+            return None
         key_ = status.page_key(lang, view)
         page = page_cache.cached(self.app.extensions, key_, None)
         if page is None:
@@ -215,49 +254,60 @@ class FastLane:
     def site_limit(self) -> int:
         return int(self.config["SITE_REQUEST_LIMIT"] or 0)
 
-    def site_hit(self, site_id: str, script: tuple) -> tuple:
-        """The form's count against *site_id* (``SITE_REQUEST_LIMIT``), by *script* and its leading keys."""
-        subject = limits.keyed_pseudonym(self.device_key, "site", site_id or "unknown")
-        counter = self.counter("site", subject)
-        return (limits.COUNTED_SITE, (*script, counter, limits.REQUEST_WINDOW), self.site_limit)
+    def site_hit(self, site_id: str, guard: str | None = None) -> Hit:
+        """The form's count against *site_id* (``SITE_REQUEST_LIMIT``); only if *guard* exists, if given."""
+        subject = self.site_subjects.get(site_id)
+        if subject is None:  # a keyed hash per request otherwise; a site id is not personal data
+            if len(self.site_subjects) >= SITE_SUBJECTS:
+                self.site_subjects.clear()
+            subject = self.site_subjects[site_id] = limits.keyed_pseudonym(self.device_key, "site", site_id or "unknown")
+        return Hit(limits.COUNTED_SITE, self.counter("site", subject), self.site_limit, limits.REQUEST_WINDOW, guard)
 
     def counter(self, scope: str, subject: str) -> str:
         return limits.KEY.format(prov=self.province, scope=scope, subject=subject)
 
-    def client_hits(self, environ) -> list:
+    def client_hits(self, environ) -> list[Hit]:
         """The per-client request counter of this request, as the app's ``limit_client`` counts it."""
         if self.request_limit <= 0:
             return []
         subject = limits.subject_of(self.device_key, environ.get("REMOTE_ADDR") or "")
-        return [(limits.COUNTED_CLIENT, ("EVALSHA", limits.HIT_SHA, 1, self.counter("client", subject),
-                                         limits.REQUEST_WINDOW), self.request_limit)]
+        return [Hit(limits.COUNTED_CLIENT, self.counter("client", subject), self.request_limit, limits.REQUEST_WINDOW)]
 
-    def ask(self, environ, commands: list[tuple], hits: list[tuple]) -> list | None:
-        """Send *commands* and each hit's counter script in one packet; the commands' replies.
+    def ask(self, environ, commands: list[tuple], hits: list[Hit]) -> list | None:
+        """Count *hits* and send *commands*, in one packet if any is needed; the commands' replies.
 
-        A hit is ``(environ entry, EVALSHA command, limit)``. Each counter's new count is left in
-        the environ for the app. None when Redis did not answer, or a counter is over its limit
-        (the app then refuses the request).
+        A hit is counted from this worker's lease of its counter if one is live, else by a new
+        lease on the packet. Each count is left in the environ for the app. None when Redis did
+        not answer, or a count is over its limit (the app then refuses the request).
         """
-        packet = list(commands) + [command for _, command, _ in hits]
-        replies = self.round_trip(packet)
-        if replies is None:
-            return None
-        missing = [n for n, reply in enumerate(replies) if isinstance(reply, redis_py.exceptions.NoScriptError)]
-        if missing:
-            # After a restart or failover the scripts are gone: load them and send again only the
-            # counts that did not run, so none is taken twice.
-            loaded = self.round_trip([("SCRIPT", "LOAD", limits.HIT), ("SCRIPT", "LOAD", limits.HIT_IF_SESSION)])
-            again = self.round_trip([packet[n] for n in missing]) if loaded is not None else None
-            if again is None:
+        pending = []
+        for hit in hits:
+            count = self.leases.spend(hit.key)
+            if count is None:
+                pending.append(hit)
+            else:
+                environ[hit.entry] = count
+        replies: list = []
+        if commands or pending:
+            packet = list(commands) + [self.leases.command(h.key, h.limit, h.window, h.guard) for h in pending]
+            replies = self.round_trip(packet)
+            if replies is None:
                 return None
-            for n, reply in zip(missing, again):
-                replies[n] = reply
-        over = False
-        for (entry, _, limit), count in zip(hits, replies[len(commands):]):
-            if isinstance(count, int):  # a NOSCRIPT (Redis restarted) leaves the count to the app
-                environ[entry] = count
-                over = over or count > limit
+            missing = [n for n, reply in enumerate(replies) if isinstance(reply, redis_py.exceptions.NoScriptError)]
+            if missing:
+                # After a restart or failover the scripts are gone: load them and send again only the
+                # counts that did not run, so none is taken twice.
+                loaded = self.round_trip([("SCRIPT", "LOAD", script) for script in LEASE_SCRIPTS])
+                again = self.round_trip([packet[n] for n in missing]) if loaded is not None else None
+                if again is None:
+                    return None
+                for n, reply in zip(missing, again):
+                    replies[n] = reply
+            for hit, reply in zip(pending, replies[len(commands):]):
+                count = None if isinstance(reply, Exception) else self.leases.granted(hit.key, hit.limit, reply)
+                if count is not None:  # none: no session to count against (or an error, left to the app)
+                    environ[hit.entry] = count
+        over = any(int(environ.get(hit.entry, 0)) > hit.limit for hit in hits)
         if over or any(isinstance(reply, Exception) for reply in replies):
             return None
         return replies[:len(commands)]
@@ -294,17 +344,26 @@ class FastLane:
         return None
 
     def drop(self, connection) -> None:
-        """Close this thread's connection; the next request opens a new one."""
+        """Close this thread's connection; the next request opens a new one.
+
+        The worker's copies go too: whatever failed (a restart, a failover) may have cut the
+        invalidations off, and a new primary has not been asked to send them.
+        """
         connection.disconnect()
         self.local.connection = None
+        self.cache.reset()
 
     def connection(self):
-        """This thread's own connection, made like the app client's (Sentinel-aware), outside its pool."""
+        """This thread's own connection (see :meth:`new_connection`)."""
         connection = getattr(self.local, "connection", None)
         if connection is None:
-            pool = self.client.connection_pool
-            connection = self.local.connection = pool.connection_class(**pool.connection_kwargs)
+            connection = self.local.connection = self.new_connection()
         return connection
+
+    def new_connection(self, **overrides):
+        """A connection made like the app client's (Sentinel-aware), outside its pool."""
+        pool = self.client.connection_pool
+        return pool.connection_class(**dict(pool.connection_kwargs, **overrides))
 
     def policy(self, key: tuple, page: str) -> str:
         """The CSP of a cached render (its inline stylesheets), worked out once per render."""

@@ -54,16 +54,6 @@ return n
 
 HIT_SHA = hashlib.sha1(HIT.encode()).hexdigest()  # what EVALSHA names it by (redis-py's Script does the same)
 
-# Count one hit of KEYS[2] only if the session at KEYS[1] exists, as the app counts a form against
-# its site only once the session is read (portal/fast_lane.py). Keys of two slots: single Redis only.
-HIT_IF_SESSION = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return false end
-local n = redis.call('INCR', KEYS[2])
-if n == 1 then redis.call('EXPIRE', KEYS[2], ARGV[1]) end
-return n
-"""
-HIT_IF_SESSION_SHA = hashlib.sha1(HIT_IF_SESSION.encode()).hexdigest()
-
 # A complaint post's checks, in one script on the post's one round trip (issue 14):
 # 1. the site's request counter (a site flooding this minute: "b", nothing else counted);
 # 2. the complaint's stored status (a double tap or a resent form: "s<status>", no quota counted);

@@ -7,6 +7,7 @@ then replaces the marks with its own values. ``tests/test_no_crossing.py`` check
 """
 from __future__ import annotations
 
+import re
 from typing import Callable
 
 from flask import current_app
@@ -25,11 +26,24 @@ def cached(extensions: dict, key: tuple, site, *, store: str = PAGES) -> str | N
     return hit[1] if hit is not None and hit[0] is site else None
 
 
+#: Every mark has this shape (``tok0page0mark0tok``, ``desa0page0mark0desa``, …).
+MARK = re.compile(r"([a-z]+0page0mark0[a-z]+)")
+_PIECES: dict[str, list[str]] = {}  # render -> its text split at the marks (odd items are the marks)
+
+
 def fill(page: str, values: dict[str, str]) -> str:
-    """*page* with each mark replaced by its value."""
-    for mark, value in values.items():
-        page = page.replace(mark, value)
-    return page
+    """*page* with each mark replaced by its value (a value is never searched for marks itself)."""
+    # Split once per render, then one join per request, instead of a pass over the page per mark.
+    # The key is the render itself: the same string object, so the lookup compares no text.
+    pieces = _PIECES.get(page)
+    if pieces is None:
+        if len(_PIECES) >= CACHE_SIZE:
+            _PIECES.clear()
+        pieces = _PIECES[page] = MARK.split(page)
+    filled_in = pieces[:]
+    for n in range(1, len(filled_in), 2):
+        filled_in[n] = values.get(filled_in[n], filled_in[n])
+    return "".join(filled_in)
 
 
 def filled(key: tuple, site, render_marked: Callable[[], str], values: dict[str, str], *,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -204,6 +205,14 @@ class Resident:
 @pytest.fixture
 def resident(client):
     return Resident(client)
+
+
+def stamp_from(app, seconds_ago: float, nonce: str) -> str:
+    """A form stamp of *app* as if the form had been opened *seconds_ago*, with *nonce*."""
+    from portal.complaints import service
+
+    with app.test_request_context():
+        return service._signer().sign(f"{int((time.time() - seconds_ago) * 1000)}-{nonce}").decode()
 
 
 def tracking_number(html: str) -> str:

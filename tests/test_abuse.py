@@ -9,15 +9,11 @@ from __future__ import annotations
 import time
 
 import pytest
+from itsdangerous import URLSafeTimedSerializer
 
 from portal.complaints import service, store
 from portal.tracking import normalize
-from tests.conftest import Resident, tracking_number
-
-
-def stamp_from(app, seconds_ago: float, nonce: str) -> str:
-    with app.test_request_context():
-        return service._serializer().dumps([time.time() - seconds_ago, nonce])
+from tests.conftest import Resident, stamp_from, tracking_number
 
 
 def stream_length(redis) -> int:
@@ -94,6 +90,19 @@ def test_tampered_stamp_asks_to_send_again(resident, redis):
     assert "Puskesmas tutup" in response.get_data(as_text=True)
     assert stream_length(redis) == 0
     assert held(redis) == {}
+
+
+def test_stamps_a_day_old_or_from_the_future_are_refused_and_the_older_format_still_read(app):
+    with app.test_request_context():
+        assert service.read_form_stamp(stamp_from(app, 5, "a-1"))[1] == "a-1"
+        assert service.read_form_stamp(stamp_from(app, 86400 + 5, "a-2")) is None
+        assert service.read_form_stamp(stamp_from(app, -600, "a-3")) is None  # ten minutes ahead
+        assert service.read_form_stamp(stamp_from(app, -30, "a-4"))[1] == "a-4"  # another node's clock
+        # A form opened before the upgrade and sent after keeps its nonce (its tracking number).
+        older = URLSafeTimedSerializer(app.config["SECRET_KEY"], salt="complaint-form")
+        started, nonce = service.read_form_stamp(older.dumps([time.time() - 5, "old-1"]))
+        assert nonce == "old-1" and abs(time.time() - 5 - started) < 1
+        assert service.read_form_stamp(older.dumps([time.time(), "old-2"])[:-2] + "xx") is None
 
 
 def test_device_limit_holds_the_complaint_beyond_it(resident, app, redis):

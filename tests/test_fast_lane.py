@@ -14,9 +14,11 @@ import pytest
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from portal import create_app, events, limits, sessions
-from portal.complaints import service
+from portal.complaints import service, store
+from portal.redis import is_cluster
+from portal.tracking import normalize
 from portal.sites import import_sites, parse_csv
-from tests.conftest import CLUSTER, MIKROTIK_ARRIVAL, SITES_CSV, Resident, client_for_url, make_config, tracking_number
+from tests.conftest import MIKROTIK_ARRIVAL, SITES_CSV, Resident, client_for_url, make_config, tracking_number
 
 FB = re.compile(r'name="fb" value="([^"]+)"')
 
@@ -62,8 +64,9 @@ def _comparable(response):
 
 def _lane_answered(lane_app, behind, path_count_before):
     """True if the lane answered the last request (the app behind it saw nothing new)."""
-    if CLUSTER:  # a cluster client's keys live on several nodes: the lane stands aside
-        assert _lane(lane_app).enabled is False
+    lane = _lane(lane_app)
+    if is_cluster(lane.client):  # a cluster client's keys live on several nodes: the lane stands aside
+        assert lane.enabled is False
         return True
     return len(behind.paths) == path_count_before
 
@@ -291,7 +294,7 @@ def test_redis_down_the_app_answers_from_the_page_copy_and_a_restart_is_ridden_o
 
 
 def test_behind_a_proxy_the_lane_counts_the_forwarded_address(redis, redis_server, tmp_path):
-    lane_app, _, behind = _pair(redis_server.url, tmp_path, PROXY_COUNT=1)
+    lane_app, _, behind = _pair(redis_server.url, tmp_path, PROXY_COUNT=1, REQUEST_LIMIT=100)  # counted one by one
     forwarded = {"X-Forwarded-For": "203.0.113.7"}
     client = lane_app.test_client()
     response = client.post("/hotspot/mikrotik", data=MIKROTIK_ARRIVAL, headers=forwarded)
@@ -312,7 +315,8 @@ def test_the_lane_can_be_turned_off(redis, redis_server, tmp_path):
 
 
 def test_a_primary_turned_replica_sends_the_lane_to_a_new_connection(own_redis, tmp_path):
-    lane_app, _, behind = _pair(own_redis.url, tmp_path)
+    # Counted one by one, so the request after the demotion writes (its count) and is refused.
+    lane_app, _, behind = _pair(own_redis.url, tmp_path, REQUEST_LIMIT=100)
     lane = _lane(lane_app)
     resident = Resident(lane_app.test_client())
     resident.arrive()
@@ -324,8 +328,87 @@ def test_a_primary_turned_replica_sends_the_lane_to_a_new_connection(own_redis, 
         answer = resident.client.get(f"/p/{resident.token}?fb={copy}")
         assert answer.status_code == 200 and len(behind.paths) == before + 1  # the app's fail-open page
         assert lane.local.connection is None  # dropped: the next request connects afresh
+        assert lane.cache.entries == {} and lane.cache.listener is None  # and the copies with it
     finally:
         server.replicaof("NO", "ONE")
     before = len(behind.paths)
     assert resident.client.get(f"/p/{resident.token}").status_code == 200
     assert len(behind.paths) == before and lane.local.connection is not None
+
+
+def _calls(redis, *commands):
+    stats = redis.info("commandstats")
+    return sum(stats.get(f"cmdstat_{name}", {}).get("calls", 0) for name in commands)
+
+
+def test_repeat_visits_are_answered_from_the_workers_copies_without_redis(own_redis, tmp_path):
+    # This and the next tests run on a single Redis of their own: on a Cluster the lane stands aside.
+    redis = client_for_url(own_redis.url)
+    lane_app, _, behind = _pair(own_redis.url, tmp_path)
+    resident = Resident(lane_app.test_client())
+    resident.arrive()
+    for _ in range(2):  # the app renders the page once, then the lane reads the session (and leases 9 hits)
+        resident.client.get(f"/p/{resident.token}")
+    lane = _lane(lane_app)
+    packets = []
+    sent = lane.round_trip
+    lane.round_trip = lambda packet: packets.append(packet) or sent(packet)
+    before, scripts = len(behind.paths), _calls(redis, "evalsha", "eval", "hgetall")
+    for _ in range(7):
+        assert resident.client.get(f"/p/{resident.token}").status_code == 200
+    assert _lane_answered(lane_app, behind, before)
+    assert packets == [] and _calls(redis, "evalsha", "eval", "hgetall") == scripts  # not one command
+    assert _count(redis, "client", "127.0.0.1") == 1 + 9  # the arrival, then one lease of 9: 2 + 7 visits
+
+
+def test_a_change_made_through_another_worker_is_seen_at_once(own_redis, tmp_path):
+    redis = client_for_url(own_redis.url)
+    one, _, behind = _pair(own_redis.url, tmp_path / "one")
+    other = create_app(make_config(own_redis.url, tmp_path / "other"))
+    resident = Resident(one.test_client())
+    resident.arrive()
+    number = tracking_number(resident.submit().get_data(as_text=True))
+    for _ in range(2):  # renders made, copies kept
+        assert 'lang="id"' in one.test_client().get(f"/p/{resident.token}").get_data(as_text=True)
+        one.test_client().get(f"/status/{number}")
+    # Another worker switches the language (a session write), then staff reject the complaint.
+    assert 'lang="en"' in other.test_client().get(f"/p/{resident.token}?lang=en").get_data(as_text=True)
+    assert 'lang="en"' in one.test_client().get(f"/p/{resident.token}").get_data(as_text=True)
+    before = len(behind.paths)
+    assert 'lang="en"' in one.test_client().get(f"/p/{resident.token}").get_data(as_text=True)
+    assert _lane_answered(one, behind, before)
+    record = store.record_key("51", normalize(number))
+    page = one.test_client().get(f"/status/{number}").get_data(as_text=True)
+    redis.hset(record, "status", "rejected")
+    changed = one.test_client().get(f"/status/{number}").get_data(as_text=True)
+    assert changed != page and changed == other.test_client().get(f"/status/{number}").get_data(as_text=True)
+    # An expired or erased session is gone from the copies too.
+    with one.app_context():
+        key = sessions.token_keys(b"test-secret", resident.token)[0]
+    redis.delete(key)
+    assert one.test_client().get(f"/p/{resident.token}").status_code == 410
+
+
+def test_leases_across_two_workers_never_let_more_than_the_limit_through(own_redis, tmp_path):
+    redis = client_for_url(own_redis.url)
+    one, _, _ = _pair(own_redis.url, tmp_path / "one", REQUEST_LIMIT=256)  # leases of 4
+    two, _, _ = _pair(own_redis.url, tmp_path / "two", REQUEST_LIMIT=256)
+    resident = Resident(one.test_client())
+    resident.arrive()  # 1
+    codes = []
+
+    def visit(app):
+        client = app.test_client()
+        for _ in range(150):
+            codes.append(client.get(f"/p/{resident.token}").status_code)
+
+    threads = [threading.Thread(target=visit, args=(app,)) for app in (one, two, one, two)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    served = codes.count(200)
+    assert served + codes.count(429) == 600
+    # At most the limit (less the arrival), at most a lease less per worker than it.
+    assert 255 - 2 * 3 <= served <= 255
+    assert _count(redis, "client", "127.0.0.1") >= served + 1

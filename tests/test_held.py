@@ -2,16 +2,15 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 import redis as redis_py
 
-from portal.complaints import held, service, store
+from portal.complaints import held, store
 from portal.complaints.service import replay_spool
 from portal.delivery import state
 from portal.tracking import display, normalize
-from tests.conftest import app_on, Resident, tracking_number
+from tests.conftest import app_on, Resident, stamp_from, tracking_number
 
 
 @pytest.fixture
@@ -20,20 +19,15 @@ def own_app(own_redis, tmp_path):
     return app
 
 
-def stamp(app, seconds_ago: float, nonce: str) -> str:
-    with app.test_request_context():
-        return service._serializer().dumps([time.time() - seconds_ago, nonce])
-
-
 def submit_caught(app) -> dict[str, str]:
     """One complaint for each reason that holds it; return reason → tracking number."""
     resident = Resident(app.test_client())
     resident.arrive()
     numbers = {}
-    for reason, changes in (("honeypot", {"website": "https://autofill.example", "started": stamp(app, 9, "h")}),
+    for reason, changes in (("honeypot", {"website": "https://autofill.example", "started": stamp_from(app, 9, "h")}),
                             ("too_fast", {}),
-                            ("ok", {"started": stamp(app, 9, "ok")}),
-                            ("device_quota", {"started": stamp(app, 9, "q")})):
+                            ("ok", {"started": stamp_from(app, 9, "ok")}),
+                            ("device_quota", {"started": stamp_from(app, 9, "q")})):
         response = resident.submit(**changes)
         assert response.status_code == 200
         numbers[reason] = normalize(tracking_number(response.get_data(as_text=True)))
@@ -117,7 +111,7 @@ def test_held_cli_list_release_reject(own_app, own_redis):
 def test_held_complaint_goes_to_the_spool_when_redis_is_down_and_stays_held(own_app, own_redis):
     resident = Resident(own_app.test_client())
     resident.arrive()
-    fields = dict(resident.complaint(website="autofilled"), started=stamp(own_app, 9, "spooled"))  # with the page's session copy
+    fields = dict(resident.complaint(website="autofilled"), started=stamp_from(own_app, 9, "spooled"))  # with the page's session copy
     own_redis.stop()
     response = resident.client.post(f"/p/{resident.token}/lapor", data=fields)
     assert 'id="held-notice"' in response.get_data(as_text=True)
