@@ -63,6 +63,7 @@ class TrackedCache:
         self.retry_at = 0.0
         self.ping_due = 0.0
         self.pong_owed = False
+        self.draining = False   # a thread is between reading the socket and applying what it read
         self.thread: threading.Thread | None = None
         self.stopped = threading.Event()
 
@@ -70,19 +71,22 @@ class TrackedCache:
 
     def get(self, key: str):
         """The value kept for *key*, or MISSING (also whenever the cache cannot vouch for it)."""
-        with self.lock:
-            if not self._live():
-                return MISSING
-            found = self.entries.get(key)
-            if found is None:
-                return MISSING
-            if found[1] <= time.monotonic():
-                del self.entries[key]
-                return MISSING
-            return found[0]
+        if not self._quiet():
+            with self.lock:
+                if not self._live():
+                    return MISSING
+        found = self.entries.get(key)
+        if found is None:
+            return MISSING
+        if found[1] <= time.monotonic():
+            self.entries.pop(key, None)
+            return MISSING
+        return found[0]
 
     def mark(self) -> int | None:
         """A mark to pass to :meth:`put` for a read about to be made; None if nothing can be kept now."""
+        if self._quiet():
+            return self.seq
         with self.lock:
             return self.seq if self._live() else None
 
@@ -111,6 +115,23 @@ class TrackedCache:
         self.reset()
 
     # --- the listener -------------------------------------------------------------------------
+
+    def _quiet(self) -> bool:
+        """True if a lookup may go on without the lock: nothing arrived, nothing being applied, no PING due.
+
+        The lookup that matters most takes no lock: under gunicorn's threads, a lock held across
+        the ``poll`` system call (which lets go of the GIL) made the threads queue behind each
+        other. A thread that read the socket sets ``draining`` before it reads, so a lookup that
+        finds the socket empty because of it waits on the lock for the invalidations to apply.
+        """
+        listener = self.listener
+        if listener is None or self.draining or self.pid != os.getpid() or time.monotonic() >= self.ping_due:
+            return False
+        try:
+            # select, not the poll object: that one refuses to be used by two threads at once.
+            return not select.select((listener._sock,), (), (), 0)[0] and not listener._parser._reader.has_data()
+        except (AttributeError, OSError, ValueError, TypeError):  # closed meanwhile by another thread
+            return False
 
     def _live(self) -> bool:
         """Take what the listener has; True if the cache may serve and keep values now."""
@@ -168,6 +189,7 @@ class TrackedCache:
 
     def _drain(self) -> bool:
         """Apply every invalidation that has arrived; False (and everything dropped) if the listener broke."""
+        self.draining = True
         try:
             while self.poller.poll(0) or self.listener._parser._reader.has_data():
                 reply = self.listener.read_response(push_request=True, timeout=0, disconnect_on_error=False)
@@ -179,6 +201,8 @@ class TrackedCache:
             log.warning("tracked cache: the invalidation listener broke (%s); dropped", type(error).__name__)
             self._close()
             return False
+        finally:
+            self.draining = False
         return True
 
     def _invalidated(self, push) -> object:

@@ -6,6 +6,7 @@ leaves nothing served from memory.
 """
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -56,6 +57,36 @@ def test_a_change_by_another_client_is_seen_by_the_very_next_lookup(cache, redis
         assert _read(cache, redis, key) == (f"v{n}".encode(), "copy")
     redis.delete(key)
     assert _read(cache, redis, key) == (None, "redis")
+
+
+def test_threads_reading_at_once_never_see_a_value_older_than_the_last_acknowledged_write(cache, redis, own_redis):
+    key = PREFIX + "threads"
+    redis.set(key, 0)
+    acknowledged, stale, errors = [0], [], []
+    stop = threading.Event()
+
+    def reader():
+        own = client_for_url(own_redis.url)
+        try:
+            while not stop.is_set():
+                floor = acknowledged[0]  # a write that had returned before this lookup began
+                value, _ = _read(cache, own, key)
+                if int(value) < floor:
+                    stale.append((int(value), floor))
+        except Exception as error:  # noqa: BLE001 - any failure in a thread is the test's failure
+            errors.append(repr(error))
+
+    threads = [threading.Thread(target=reader) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for n in range(1, 300):
+        redis.set(key, n)
+        acknowledged[0] = n
+    stop.set()
+    for thread in threads:
+        thread.join()
+    assert errors == [] and stale == []
+    assert _read(cache, redis, key)[0] == b"299"
 
 
 def test_a_value_that_changed_while_it_was_read_is_not_kept(cache, redis):

@@ -148,8 +148,9 @@ def _dump(client) -> dict:
     return found
 
 
-def test_the_one_script_write_leaves_what_the_per_scope_writes_leave(own_redis):
-    """Off a cluster an event is one script (issue 14); its counters, uniques and stream entry are the same."""
+def test_a_batch_summed_per_key_leaves_what_each_events_own_writes_leave(own_redis):
+    """An event alone is one script off a cluster, or one per scope; a buffered batch has its counts
+    summed per key first (issue 14). All three leave the same counters, uniques, stream and last-seen."""
     client = redis_py.Redis.from_url(own_redis.url)
     sites = [fake_site(n, kab) for n, kab in enumerate(["51.71", "51.03", "51.03", "51.08"])]
     rng = random.Random(14)
@@ -158,13 +159,19 @@ def test_the_one_script_write_leaves_what_the_per_scope_writes_leave(own_redis):
                              device=rng.choice(["", "d1", "d2", "d3"]), at=1772000000 + 3600 * rng.randrange(30),
                              site=site, province="51") for site in rng.choices(sites, k=120)]
     evs.append(events.make_event("impression", site_id="", campaign="c", lang="id", device="d9", province="51"))
+    evs += [events.make_event("form", site_id=sites[0].site_id, campaign="c", lang="id", device=f"many{n}",
+                              at=1772000000, site=sites[0], province="51") for n in range(2500)]  # > one PFADD
     dumps = []
-    for single_node in (False, True):
+    for write in ("per scope", "one script", "batch"):
         client.flushall()
         with client.pipeline(transaction=False) as pipe:
-            events.add_batch_to(pipe, evs, single_node=single_node)
+            if write == "batch":
+                events.add_batch_to(pipe, evs)
+            else:
+                for event in evs:
+                    events.add_to(pipe, event, single_node=write == "one script")
             pipe.execute()
         dumps.append(_dump(client))
-    assert dumps[0] == dumps[1]
+    assert dumps[0] == dumps[1] == dumps[2]
     assert len(dumps[0]) > 50 and all(has_lifetime for key, (_, has_lifetime) in dumps[0].items()
                                       if b":fn:" in key or b":fu:" in key)
