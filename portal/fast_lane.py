@@ -33,17 +33,16 @@ import gzip
 import logging
 import threading
 import time
+from typing import NamedTuple
 from urllib.parse import parse_qsl
 
 import redis as redis_py
 
-from typing import NamedTuple
-
 from . import compress, events, headers, limits, page_cache, sessions, splash, status
-from .counter_leases import SCRIPTS as LEASE_SCRIPTS
-from .counter_leases import CounterLeases
 from .complaints import service, store
 from .complaints import views as complaint_views
+from .counter_leases import SCRIPTS as LEASE_SCRIPTS
+from .counter_leases import CounterLeases
 from .i18n import LANGUAGES, accepted_language
 from .redis import EXTENSION as REDIS_EXTENSION
 from .redis import is_cluster

@@ -13,10 +13,11 @@ own connection and push parsing.
 
 Why a value here is never staler than Redis by more than a moment:
 
-- Every lookup first takes whatever invalidations have arrived (a ``poll`` of the listener's
-  socket, no round trip). Redis sends a key's invalidation while it runs the write, before the
-  writer has its reply, so a change acknowledged to one worker is on every other worker's socket
-  before the resident's next request can reach it.
+- Every lookup first takes whatever invalidations have arrived (a ``select`` on the listener's
+  socket, no round trip). Redis queues a key's invalidation while it runs the write and sends it
+  in the same turn of its event loop as the writer's reply, so a change acknowledged to one worker
+  is on every other worker's socket before the resident's next request (a whole HTTP exchange
+  later) can reach it.
 - A value read just before it changed is not kept: :meth:`TrackedCache.put` drops it when an
   invalidation of that key (or a flush) came in since the read began (:meth:`TrackedCache.mark`).
 - A value is kept at most ``max_age`` seconds, and never past the key's own expiry (its PTTL).

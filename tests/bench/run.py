@@ -43,6 +43,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -241,7 +242,7 @@ SCENARIOS: dict[str, Callable[[redis.Redis], str]] = {"demo": seed_demo, "sites1
 
 
 def bench(worker_class: str, *, scenario: str, passes: int, seconds: int, connections: int,
-          sessions: int, only: frozenset = frozenset()) -> dict[str, list[dict]]:
+          sessions: int, only: frozenset = frozenset(), verbose: bool = False) -> dict[str, list[dict]]:
     """Run every target *passes* times, rotated; return the wrk results per target."""
     work = Path(tempfile.mkdtemp(prefix="portal-bench-"))
     store = EmbeddedRedis(work / "redis").start()
@@ -292,12 +293,35 @@ def bench(worker_class: str, *, scenario: str, passes: int, seconds: int, connec
                 result = run(target, seconds)
                 result["pass"] = n
                 results[target.name].append(result)
+                if verbose:  # each run as it ends, in the order run: what a slow pass followed
+                    print(f"{time.strftime('%H:%M:%S')} pass {n} {target.name:<12} {result['rps']:>7.0f} req/s  p99 {result['p99']:.1f} ms",
+                          flush=True)
         return results
     finally:
+        report_log(portal.log_text())
         portal.stop()
         floor.stop()
         store.stop()
         shutil.rmtree(work, ignore_errors=True)
+
+
+def report_log(text: str) -> None:
+    """Say what the portal logged above INFO during the run (a run that degraded says why here)."""
+    import json
+    from collections import Counter
+
+    seen: Counter = Counter()
+    for line in text.splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(entry, dict) and entry.get("level") not in (None, "DEBUG", "INFO"):
+            seen[f"{entry['level']} {entry.get('logger', '')}: {str(entry.get('message', ''))[:120]}"] += 1
+    if seen:
+        print("bench: the portal logged:", file=sys.stderr)
+        for message, count in seen.most_common(12):
+            print(f"  {count:>6} x {message}", file=sys.stderr)
 
 
 def summarize(results: dict[str, list[dict]]) -> dict[str, dict]:
@@ -349,6 +373,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--sessions", type=int, default=400, help="distinct sessions for the session pages")
     parser.add_argument("--only", default="", help="comma-separated targets to time (the floor always runs)")
+    parser.add_argument("--verbose", action="store_true", help="print each run as it ends")
     args = parser.parse_args(argv)
     if not shutil.which("wrk"):
         print("make bench needs wrk: apt-get install --no-install-recommends wrk", file=sys.stderr)
@@ -356,7 +381,7 @@ def main(argv: list[str] | None = None) -> int:
     for worker_class in args.classes.split(","):
         results = bench(worker_class, scenario=args.scenario, passes=args.passes, seconds=args.seconds,
                         connections=args.connections, sessions=args.sessions,
-                        only=frozenset(filter(None, args.only.split(","))))
+                        only=frozenset(filter(None, args.only.split(","))), verbose=args.verbose)
         report(worker_class, summarize(results), passes=args.passes, seconds=args.seconds,
                connections=args.connections, scenario=args.scenario)
     return 0
