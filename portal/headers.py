@@ -55,6 +55,10 @@ FIXED = (
     ("X-Content-Type-Options", "nosniff"),
     ("Referrer-Policy", "no-referrer"),
     ("X-Frame-Options", "DENY"),
+    # A resident's pages carry the session token and its sealed copy in their links and forms:
+    # no browser, phone or proxy cache may keep them (a shared phone, a caching proxy upstream).
+    # A response that may be cached says so itself (captive detection, open data, images).
+    ("Cache-Control", "no-store"),
 )
 
 

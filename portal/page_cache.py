@@ -35,6 +35,8 @@ def fill(page: str, values: dict[str, str]) -> str:
     """*page* with each mark replaced by its value (a value is never searched for marks itself)."""
     # Split once per render, then one join per request, instead of a pass over the page per mark.
     # The key is the render itself: the same string object, so the lookup compares no text.
+    if not values:
+        return page  # a piece with no marks (a site's place line): nothing to split or keep
     pieces = _PIECES.get(page)
     if pieces is None:
         if len(_PIECES) >= CACHE_SIZE:

@@ -84,6 +84,7 @@ def test_the_landing_again_is_the_apps_page_byte_for_byte(apps, encoding):
     assert fast.status_code == 200
     assert _comparable(fast) == _comparable(slow)
     assert fast.headers["X-Request-Id"] != slow.headers["X-Request-Id"]
+    assert fast.headers["Cache-Control"] == "no-store"
     body = gzip.decompress(fast.get_data()) if encoding else fast.get_data()
     assert (fast.headers.get("Content-Encoding") == "gzip") == bool(encoding)
     text = body.decode()

@@ -38,6 +38,7 @@ def assert_security_headers(response):
     assert "script-src 'none'" in policy and "default-src 'none'" in policy
     assert "frame-ancestors 'none'" in policy
     assert "unsafe-inline" not in policy
+    assert "no-store" in headers["Cache-Control"]  # pages with a token must not be kept by any cache
 
 
 @pytest.mark.parametrize("method,path", PAGES)
