@@ -37,6 +37,14 @@ errorlog = "-"
 # registry, the renders), which `make bench` saw as a wide spread between passes (issue 14).
 max_requests = 500000
 max_requests_jitter = 50000
+# A kept-alive connection is closed after this many requests and opens again on whichever worker
+# is free. The workers share one listening socket and a connection stays with the worker that
+# accepted it: connections opened in a burst while one worker was busy all went to the other,
+# which then served everything on one core while the other sat idle (issue 14: `make bench`'s
+# slow passes were exactly that, 50 connections on one worker and 0 on the other; nginx's upstream
+# keepalive pool can stick the same way). A phone's portal window makes a handful of requests on a
+# connection, so 20 costs it nothing; under sustained load it is a reconnect per 20 requests.
+keepalive_requests = int(os.environ.get("PORTAL_KEEPALIVE_REQUESTS", 20))
 
 # Prometheus metrics from every worker (portal/results/ops.py): prometheus_client's multiprocess
 # mode keeps each worker's counters in files under PROMETHEUS_MULTIPROC_DIR, which /metrics sums.
@@ -59,6 +67,12 @@ def on_starting(server):
             os.unlink(path)
     except OSError:  # not writable here (a development run): a private directory instead
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="portal-prometheus-")
+
+
+def pre_request(worker, req):
+    """Close the connection after this request if it has served ``keepalive_requests`` (see above)."""
+    if keepalive_requests and req.req_number >= keepalive_requests:
+        req.must_close = True
 
 
 def child_exit(server, worker):

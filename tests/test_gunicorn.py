@@ -48,3 +48,23 @@ def test_journey_over_http(portal_http, redis):
     assert grant.status_code == 303
     query = parse_qs(urlsplit(grant.headers["Location"]).query)
     assert query["username"] == ["T-70:8A:09:65:4D:EC"]
+
+
+def test_a_kept_alive_connection_is_closed_after_its_share_of_requests(redis, redis_server, tmp_path):
+    """deploy/gunicorn.conf.py: a connection serves KEEPALIVE_REQUESTS requests, then opens anew on a free worker."""
+    import http.client
+
+    server = Gunicorn(dict(portal_env(redis_server.url, tmp_path / "var"), PORTAL_KEEPALIVE_REQUESTS="3")).start()
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        answers = []
+        for _ in range(3):
+            connection.request("GET", "/healthz")
+            response = connection.getresponse()
+            response.read()
+            answers.append((response.status, response.getheader("Connection")))
+        assert answers == [(200, "keep-alive"), (200, "keep-alive"), (200, "close")]
+        assert response.will_close
+        connection.close()
+    finally:
+        server.stop()
