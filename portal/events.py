@@ -197,14 +197,14 @@ return 1
 UNIQUES_PER_CALL = 1000  # devices per PFADD: Lua's unpack has a limit of a few thousand values
 
 
-def add_batch_to(pipe, events: list[dict], *, single_node: bool = False) -> None:
+def add_batch_to(pipe, events: list[dict]) -> None:
     """Queue the commands that record *events* (a buffered batch) on one pipeline.
 
     The counts are summed per key and field first: a batch of a busy second is a few hundred
     events on a few dozen keys, so one script per counter hash and one PFADD per uniques key
     replace the ~20 Redis operations each event's own writes cost (and as many AOF entries).
     Each event still has its own stream entry. Every key is written alone, so the same commands
-    serve a Cluster; *single_node* is accepted for the callers that pass it.
+    serve a Cluster.
     """
     counters: dict[str, dict[str, int]] = {}
     uniques: dict[str, set[str]] = {}
@@ -341,7 +341,7 @@ class EventBuffer:
             if not redis_ok:
                 raise RedisUnavailable("circuit open")
             with self.client.pipeline(transaction=False) as pipe:
-                add_batch_to(pipe, batch, single_node=_single_node(self.client))
+                add_batch_to(pipe, batch)
                 _execute(pipe)
         except DOWN_ERRORS as error:
             log.warning("%d event(s) spooled: Redis unreachable (%s)", len(batch), type(error).__name__)

@@ -59,7 +59,6 @@ class TrackedCache:
         self.flushed_at = 0     # seq of the last time everything was dropped
         self.recent: dict[str, int] = {}  # key -> seq of its last invalidation (bounded)
         self.listener = None
-        self.poller = None
         self.pid = 0
         self.retry_at = 0.0
         self.ping_due = 0.0
@@ -129,15 +128,20 @@ class TrackedCache:
         if listener is None or self.draining or self.pid != os.getpid() or time.monotonic() >= self.ping_due:
             return False
         try:
-            # select, not the poll object: that one refuses to be used by two threads at once.
-            return not select.select((listener._sock,), (), (), 0)[0] and not listener._parser._reader.has_data()
+            return not self._readable(listener)
         except (AttributeError, OSError, ValueError, TypeError):  # closed meanwhile by another thread
             return False
+
+    @staticmethod
+    def _readable(listener) -> bool:
+        """True if *listener* has something to read, on its socket or already in its parser."""
+        # select, not a poll object: that one refuses to be used by two threads at once.
+        return bool(select.select((listener._sock,), (), (), 0)[0]) or listener._parser._reader.has_data()
 
     def _live(self) -> bool:
         """Take what the listener has; True if the cache may serve and keep values now."""
         if self.pid != os.getpid():  # a forked worker: the parent's socket is not ours
-            self.listener, self.poller, self.thread = None, None, None
+            self.listener, self.thread = None, None
             self._flush()
             self.pid = os.getpid()
         now = time.monotonic()
@@ -178,8 +182,6 @@ class TrackedCache:
             self.retry_at = now + RETRY_SECONDS
             return False
         self.listener = connection
-        self.poller = select.poll()
-        self.poller.register(connection._sock, select.POLLIN)
         self.ping_due, self.pong_owed = now + self.heartbeat, False
         self._flush()  # nothing read before tracking began may stay
         if self.thread is None:
@@ -192,7 +194,7 @@ class TrackedCache:
         """Apply every invalidation that has arrived; False (and everything dropped) if the listener broke."""
         self.draining = True
         try:
-            while self.poller.poll(0) or self.listener._parser._reader.has_data():
+            while self._readable(self.listener):
                 reply = self.listener.read_response(push_request=True, timeout=0, disconnect_on_error=False)
                 if reply is not _PUSH:
                     self.pong_owed = False  # the only reply that is not a push: a PING's
@@ -230,7 +232,7 @@ class TrackedCache:
 
     def _close(self) -> None:
         self._flush()
-        listener, self.listener, self.poller = self.listener, None, None
+        listener, self.listener = self.listener, None
         if listener is not None:
             try:
                 listener.disconnect()
