@@ -1,7 +1,7 @@
 """gzip on the weak link: pages are compressed for clients that accept it, with or without nginx.
 
 A resident's phone on a busy hotspot is on the slowest link of the journey, and a landing
-page of ~7.6 KB shrinks to ~2.6 KB. Level 6 of a page this size costs ~0.05 ms. Every page is
+page of ~7.6 KB shrinks to ~2.6 KB. Level 6 of a page this size costs ~0.05–0.1 ms. Every page is
 filled in per request (token, session copy, stamp), so the filled page is compressed as it
 leaves: renders kept pre-compressed in pieces between their marks were measured
 (``python -m tests.bench.precompress``): they sent twice the bytes for the CPU they saved, or
