@@ -38,7 +38,7 @@ from urllib.parse import parse_qsl
 
 import redis as redis_py
 
-from . import compress, events, headers, limits, page_cache, sessions, splash, status
+from . import compress, events, fast_arrival, fast_connect, headers, limits, page_cache, sessions, splash, status
 from .complaints import service, store
 from .complaints import views as complaint_views
 from .counter_leases import SCRIPTS as LEASE_SCRIPTS
@@ -47,7 +47,7 @@ from .i18n import LANGUAGES, accepted_language
 from .redis import EXTENSION as REDIS_EXTENSION
 from .redis import is_cluster
 from .results.ops import TALLY, outcome_of, request_id
-from .sessions import FALLBACK_PREFIX, PortalSession
+from .sessions import PortalSession
 from .tracked_cache import MISSING, TrackedCache
 from .tracking import display, normalize
 
@@ -96,14 +96,19 @@ class FastLane:
                                   [sessions.KEY.format(""), store.record_key(self.province, "")])
 
     def __call__(self, environ, start_response):
-        if self.enabled and environ.get("REQUEST_METHOD") == "GET" and not self.breaker.open:
+        method = environ.get("REQUEST_METHOD")
+        if self.enabled and method in ("GET", "POST") and not self.breaker.open:
             path = environ.get("PATH_INFO", "")
             page = None
             started = time.perf_counter()
             try:
-                if path.startswith("/p/"):
+                if path.startswith(fast_arrival.PREFIX):
+                    page = fast_arrival.arrival(self, environ, path[len(fast_arrival.PREFIX):])
+                elif method == "POST" and path.startswith("/p/") and path.endswith(fast_connect.SUFFIX):
+                    page = fast_connect.connect(self, environ, path[3:-len(fast_connect.SUFFIX)])
+                elif method == "GET" and path.startswith("/p/"):
                     page = self.session_page(environ, path[3:])
-                elif path.startswith("/status/"):
+                elif method == "GET" and path.startswith("/status/"):
                     page = self.status(environ, path[8:])
             except Exception:  # noqa: BLE001 - never a 500 from the lane: the app answers instead
                 log.exception("fast lane failed; the app answers")
@@ -118,34 +123,20 @@ class FastLane:
         """The landing or the blank complaint form of a live session, or None for the app to answer."""
         form = rest.endswith(FORM_SUFFIX)
         token = rest[:-len(FORM_SUFFIX)] if form else rest
-        if not token or "/" in token or len(token) > 64 or not token.isascii() or token.startswith(FALLBACK_PREFIX):
+        if not sessions.is_durable_token(token):
             return None
         args = self.arguments(environ)
         if args is None:
             return None
         key, aes_key = sessions.token_keys(self.secret, token)
         hits = self.client_hits(environ)
-        found = self.cache.get(key)
-        if found is MISSING:
-            hinted = sessions.SITE_HINTS.get(key) if form else None
-            if hinted is not None and self.site_limit > 0:  # the form's site count rides along
-                hits.append(self.site_hit(hinted, guard=key))
-            mark = self.cache.mark()
-            replies = self.ask(environ, [("GET", key), ("PTTL", key)], hits)
-            if replies is None or not isinstance(replies[0], bytes):
-                return None  # Redis did not answer here, or no session: the app says what to do
-            blob = replies[0]
-            text = sessions.open_sealed(aes_key, key, blob)
-            if not text:
-                return None
-            session = PortalSession.from_json(token, text)
-            sessions.remember_site(key, session.site_id)
-            # Kept whole: the key is a keyed hash of the token, so only this token finds it again.
-            self.cache.put(key, (blob, session), mark, replies[1])
-        else:
-            if self.ask(environ, [], hits) is None:
-                return None
-            blob, session = found
+        hinted = sessions.SITE_HINTS.get(key) if form else None
+        if hinted is not None and self.site_limit > 0:  # the form's site count rides along
+            hits.append(self.site_hit(hinted, guard=key))
+        found = self.live_session(environ, token, key, aes_key, hits)
+        if found is None:
+            return None
+        blob, session = found
         lang = args.get("lang") or session.lang
         if lang != session.lang or lang not in LANGUAGES:
             return None  # a language change is a session write: the app's
@@ -155,17 +146,46 @@ class FastLane:
             return self.form(environ, session, site, lang, values)
         return self.landing(session, site, lang, values)
 
+    def live_session(self, environ, token: str, key: str, aes_key: bytes, hits: list[Hit]):
+        """``(sealed record, session)`` of *token* (Redis key *key*), with *hits* counted; None for the app.
+
+        From the worker's copy if it has one, else one round trip (which keeps a copy). The
+        session is the copy itself: a caller that changes it changes a copy of it.
+        """
+        found = self.cache.get(key)
+        if found is not MISSING:
+            return found if self.ask(environ, [], hits) is not None else None
+        mark = self.cache.mark()
+        replies = self.ask(environ, [("GET", key), ("PTTL", key)], hits)
+        if replies is None or not isinstance(replies[0], bytes):
+            return None  # Redis did not answer here, or no session: the app says what to do
+        blob = replies[0]
+        text = sessions.open_sealed(aes_key, key, blob)
+        if not text:
+            return None
+        session = PortalSession.from_json(token, text)
+        sessions.remember_site(key, session.site_id)
+        # Kept whole: the key is a keyed hash of the token, so only this token finds it again.
+        self.cache.put(key, (blob, session), mark, replies[1])
+        return blob, session
+
     def landing(self, session: PortalSession, site, lang: str, values: dict):
         """The landing of *session* from its shared render and its site's cached place line."""
+        found = self.landing_render(session, site, lang)
+        if found is None:
+            return None  # the app renders it once; the next request finds it here
+        key, page, place = found
+        values[splash.PLACE_MARK] = place
+        return "splash.landing", key, page, page_cache.fill(page, values)
+
+    def landing_render(self, session: PortalSession, site, lang: str) -> tuple[tuple, str, str] | None:
+        """The cache key and shared render of *session*'s landing and its site's place line, if cached."""
         extensions = self.app.extensions
         key = splash.landing_key(session, lang, site)
         page = page_cache.cached(extensions, key, None)
         place = "" if site is None else page_cache.cached(extensions, splash.place_key(site, lang), site,
                                                           store=page_cache.PLACES)
-        if page is None or place is None:
-            return None  # the app renders it once; the next request finds it here
-        values[splash.PLACE_MARK] = place
-        return "splash.landing", key, page, page_cache.fill(page, values)
+        return None if page is None or place is None else (key, page, place)
 
     def form(self, environ, session: PortalSession, site, lang: str, values: dict):
         """The blank complaint form of *session*: the site's count, the funnel event, a new stamp."""
@@ -373,20 +393,31 @@ class FastLane:
             known = self.policies[key] = (page, headers.page_policy(page.encode()))
         return known[1]
 
-    def respond(self, environ, start_response, started: float, endpoint: str, key: tuple, page: str, body: str):
-        """Send *body* as the app would: its headers, gzip if accepted, the request counted in the metrics."""
+    def respond(self, environ, start_response, started: float, endpoint: str, key: tuple | None, page: str,
+                body: str, location: str | None = None):
+        """Send *body* as the app would: its headers, gzip if accepted, the request counted in the metrics.
+
+        *key* names a cached render *page* whose stylesheet policy is kept; a page of its own (a
+        redirect's, to *location*, with a 303) has its policy worked out from *body*.
+        """
         data = body.encode()
+        policy = self.policy(key, page) if key is not None else headers.page_policy(data)
         gzipped = len(data) >= compress.MIN_BYTES and compress.gzip_accepted(environ.get("HTTP_ACCEPT_ENCODING", ""))
         if gzipped:
             data = gzip.compress(data, compress.LEVEL, mtime=0)
-        response_headers = [("Content-Type", HTML), ("Content-Length", str(len(data))), ("Vary", "Accept-Encoding")]
+        response_headers = [("Content-Type", HTML), ("Content-Length", str(len(data)))]
+        if location is not None:
+            response_headers.append(("Location", location))
+        response_headers.append(("Vary", "Accept-Encoding"))
         if gzipped:
             response_headers.append(("Content-Encoding", "gzip"))
         response_headers.append(("X-Request-Id", request_id(environ)))
         response_headers.extend(headers.FIXED)
-        response_headers.append(("Content-Security-Policy", self.policy(key, page)))
-        start_response("200 OK", response_headers)
-        TALLY.add(endpoint, "GET", "200", time.perf_counter() - started, outcome_of(endpoint, 200))
+        response_headers.append(("Content-Security-Policy", policy))
+        status = 200 if location is None else 303
+        start_response("200 OK" if location is None else "303 SEE OTHER", response_headers)
+        TALLY.add(endpoint, environ["REQUEST_METHOD"], str(status), time.perf_counter() - started,
+                  outcome_of(endpoint, status))
         return [data]
 
 

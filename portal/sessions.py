@@ -51,7 +51,6 @@ class PortalSession:
     created: float = field(default_factory=time.time)
     granted: float = 0.0
     minutes: int = 0
-    complaints: list[str] = field(default_factory=list)
     #: (json, blob) of the last seal of this session (saved or loaded): its page copy costs no crypto.
     sealed: tuple[str, bytes] | None = field(default=None, repr=False, compare=False)
 
@@ -68,7 +67,6 @@ class PortalSession:
                         "client_ip": a.client_ip, "original_url": a.original_url, "extra": dict(a.extra)},
             "site_id": self.site_id, "lang": self.lang, "device": self.device, "campaign": self.campaign,
             "created": self.created, "granted": self.granted, "minutes": self.minutes,
-            "complaints": list(self.complaints),
         }
 
     def to_json(self) -> str:
@@ -77,6 +75,9 @@ class PortalSession:
     @classmethod
     def from_json(cls, token: str, text: str | bytes) -> "PortalSession":
         data = json.loads(text)
+        # Sessions stored before 2026-12-04 listed their tracking numbers, which nothing read: a
+        # write per complaint for nothing. Such a record still opens for the rest of its life.
+        data.pop("complaints", None)
         data["arrival"] = Arrival(**data["arrival"])
         return cls(token=token, **data)
 
@@ -108,6 +109,12 @@ def fallback_blob(session: PortalSession) -> str:
 def page_copy(blob: bytes) -> str:
     """The page-borne form of a sealed record: URL-safe base64 without padding."""
     return base64.urlsafe_b64encode(blob).decode().rstrip("=")
+
+
+def is_durable_token(token: str) -> bool:
+    """True for what could be a Redis session's token in a path: not a fallback, ASCII, no slash, short."""
+    return bool(token) and len(token) <= 64 and token.isascii() and "/" not in token \
+        and not token.startswith(FALLBACK_PREFIX)
 
 
 def token_keys(secret: bytes, token: str) -> tuple[str, bytes]:
@@ -143,11 +150,17 @@ def open_sealed(aes_key: bytes, key: str, blob: bytes) -> str | None:
 def save(session: PortalSession, pipe=None) -> None:
     """Store *session*, sealed, for ``SESSION_TTL`` seconds (on *pipe* if given)."""
     target = pipe if pipe is not None else get_redis()
+    key, blob = seal(session)
+    target.set(key, blob, ex=current_app.config["SESSION_TTL"])
+
+
+def seal(session: PortalSession) -> tuple[str, bytes]:
+    """The Redis key and sealed record of *session*, as :func:`save` stores them (kept as its page copy)."""
     text = session.to_json()
     key, blob = seal_record(session.token, text)
-    target.set(key, blob, ex=current_app.config["SESSION_TTL"])
     session.sealed = (text, blob)
     remember_site(key, session.site_id)
+    return key, blob
 
 
 #: The site of recently seen sessions, by Redis key (a keyed hash of the token; a site id is not

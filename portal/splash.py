@@ -207,16 +207,21 @@ def without_client(text: str, arrival: Arrival) -> str:
 
 def record_grant(session: PortalSession, minutes: int) -> None:
     """Mark the session granted for *minutes* and count the grant."""
-    session.granted = time.time()
-    session.minutes = minutes
-    event = events.make_event("grant", site_id=session.site_id, campaign=session.campaign,
-                              lang=session.lang, device=session.device)
+    event = mark_granted(session, minutes)
     if session.durable:
         try:
             sessions.save(session)
         except DOWN_ERRORS:
             report_failure()
     events.record(event)  # counted in the background batch (or spooled by it while Redis is down)
+
+
+def mark_granted(session: PortalSession, minutes: int, site=None) -> dict:
+    """Mark *session* granted now for *minutes* (not stored yet); its grant event."""
+    session.granted = time.time()
+    session.minutes = minutes
+    return events.make_event("grant", site_id=session.site_id, campaign=session.campaign,
+                             lang=session.lang, device=session.device, site=site)
 
 
 @bp.get("/privacy")

@@ -59,18 +59,26 @@ def grant_defaults() -> dict:
     }
 
 
+#: The campaign the fast lane chose for an arrival it then handed on (portal/fast_arrival.py): the
+#: app shows that one, so a capped campaign's showing is counted once.
+CHOSEN_CAMPAIGN = "portal.chosen_campaign"
+
+
+def new_session(arrived: Arrival, site, lang: str, campaign: str | None = None) -> tuple[PortalSession, dict]:
+    """A portal session of *arrived* at *site* (not stored yet) and its impression event."""
+    device = get_crypto().device_id(arrived.client_mac)
+    if campaign is None:
+        campaign = campaign_for(site, device)  # cap and A/B per device
+    session = PortalSession(token=sessions.new_token(), arrival=arrived, site_id=site.site_id if site else "",
+                            lang=lang, device=device, campaign=campaign)
+    event = events.make_event("impression", site_id=session.site_id, campaign=session.campaign,
+                              lang=session.lang, device=session.device, site=site)
+    return session, event
+
+
 def open_session(arrived: Arrival, site) -> PortalSession:
     """Create the portal session (one Redis write) and count the impression in the background."""
-    session = PortalSession(
-        token=sessions.new_token(),
-        arrival=arrived,
-        site_id=site.site_id if site else "",
-        lang=g.lang,
-        device=get_crypto().device_id(arrived.client_mac),
-        campaign=campaign_for(site, get_crypto().device_id(arrived.client_mac)),  # cap and A/B per device
-    )
-    event = events.make_event("impression", site_id=session.site_id, campaign=session.campaign,
-                              lang=session.lang, device=session.device)
+    session, event = new_session(arrived, site, g.lang, request.environ.get(CHOSEN_CAMPAIGN))
     try:
         # One round trip, the limit counters riding on it; Redis fsyncs once a second, so no disk wait.
         ride_along.execute(get_redis(), lambda pipe: sessions.save(session, pipe))

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import json
 import time
 
 from hotspot_hooks import Arrival
@@ -15,7 +16,7 @@ def sample() -> PortalSession:
     arrival = Arrival(vendor="mikrotik", gateway_id="hs-1", client_mac="70:8A:09:65:4D:EC",
                       client_ip="10.5.50.2", original_url="http://example.com/", extra={"login_url": "http://10.5.50.1/login"})
     return PortalSession(token="t" * 24, arrival=arrival, site_id="BALI-0001", lang="ban", device="abc",
-                         campaign="c", granted=1.5, minutes=30, complaints=["X"])
+                         campaign="c", granted=1.5, minutes=30)
 
 
 def test_to_dict_covers_every_field():
@@ -27,6 +28,13 @@ def test_round_trip_through_json():
     session = sample()
     again = PortalSession.from_json(session.token, session.to_json())
     assert again == session
+
+
+def test_a_session_stored_with_its_complaint_numbers_still_opens():
+    """Records written before sessions stopped listing their complaints (2026-12-04) live on until they expire."""
+    session = sample()
+    older = dict(session.to_dict(), complaints=["G59AXKRN2"])
+    assert PortalSession.from_json(session.token, json.dumps(older)) == session
 
 
 def test_fallback_copy_is_bound_to_its_token(app):

@@ -115,9 +115,6 @@ def submit(token: str):
     complaint = service.build(tracking=tracking, form=form, session=session, site=site)
     complaint.held_reason = reason
     service.save(complaint)
-    if tracking not in session.complaints:
-        session.complaints.append(tracking)
-        sessions.update(session)
     return render_receipt(tracking, session, site, held=bool(reason))
 
 
