@@ -1,4 +1,8 @@
-"""The fast lane: the busiest repeat pages answered without Flask's per-request machinery.
+"""The fast lane: the busiest resident pages answered without Flask's per-request machinery.
+
+Two of them write: the arrival (``/hotspot/<vendor>``, portal/fast_arrival.py) and connect
+(``POST /p/<token>/connect``, portal/fast_connect.py) each store one session on the lane's round
+trip. The rest read:
 
 ``GET /p/<token>`` (the landing again: language switch, back link, a phone re-opening its
 portal window), ``GET /p/<token>/lapor`` (the blank complaint form) and ``GET /status/<number>``
@@ -150,7 +154,7 @@ class FastLane:
         """``(sealed record, session)`` of *token* (Redis key *key*), with *hits* counted; None for the app.
 
         From the worker's copy if it has one, else one round trip (which keeps a copy). The
-        session is the copy itself: a caller that changes it changes a copy of it.
+        session returned is that shared copy: a caller that changes it must change a copy of it.
         """
         found = self.cache.get(key)
         if found is not MISSING:
@@ -414,8 +418,8 @@ class FastLane:
         response_headers.append(("X-Request-Id", request_id(environ)))
         response_headers.extend(headers.FIXED)
         response_headers.append(("Content-Security-Policy", policy))
-        status = 200 if location is None else 303
-        start_response("200 OK" if location is None else "303 SEE OTHER", response_headers)
+        status, line = (200, "200 OK") if location is None else (303, "303 SEE OTHER")
+        start_response(line, response_headers)
         TALLY.add(endpoint, environ["REQUEST_METHOD"], str(status), time.perf_counter() - started,
                   outcome_of(endpoint, status))
         return [data]
