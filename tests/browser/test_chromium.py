@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
@@ -107,7 +108,18 @@ def screenshot(driver, lang: str, page: str) -> Path:
 
 
 def wait_for(driver, condition, timeout: float = 15):
-    return WebDriverWait(driver, timeout).until(condition)
+    """Wait until *condition* holds; a look-up that raced the page being replaced is tried again."""
+    def settled(current):
+        try:
+            return condition(current)
+        except WebDriverException as error:
+            # Chromium 156 can answer a find_element made while a form's next page replaces the
+            # document with "Node with given id does not belong to the document": not stale (which
+            # the conditions already retry), but the same race.
+            if "does not belong to the document" in str(error):
+                return False
+            raise
+    return WebDriverWait(driver, timeout).until(settled)
 
 
 def page_lang(driver) -> str:
