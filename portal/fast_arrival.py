@@ -25,7 +25,6 @@ import hotspot_hooks
 from hotspot_hooks import ArrivalError, UnknownVendorError
 
 from . import events, page_cache, sessions, splash, visits
-from .i18n import LANGUAGES, accepted_language
 
 PREFIX = "/hotspot/"
 FORM_TYPE = "application/x-www-form-urlencoded"
@@ -56,9 +55,7 @@ def arrival(lane, environ, vendor: str):
     site = lane.app.extensions["portal_sites"].find(lane.client, vendor, arrived.gateway_id)
     if site is None:
         return None  # an unregistered gateway: the app logs it
-    lang = params.get("lang")
-    if lang not in LANGUAGES:
-        lang = accepted_language(environ.get("HTTP_ACCEPT_LANGUAGE", "")) or lane.default_language
+    lang = lane.language(environ, params.get("lang"))
     with lane.app.app_context():
         session, event = visits.new_session(arrived, site, lang)
         environ[visits.CHOSEN_CAMPAIGN] = session.campaign

@@ -24,28 +24,23 @@ from werkzeug.utils import redirect
 
 from . import events, radius, sessions, splash, visits
 from .fast_arrival import fields
-from .i18n import LANGUAGES
 
 SUFFIX = "/connect"
-#: What the connect button's form sends: the page's language and the session copy (used only
-#: while Redis is down, by the app). Anything else goes to the app.
-KNOWN_FIELDS = frozenset({"lang", "fb"})
 
 
 def connect(lane, environ, token: str):
     """``(endpoint, None, "", body, location)`` of the 303 to the router's login, or None for the app."""
     if not sessions.is_durable_token(token):
         return None
-    params = fields(environ)  # the query's, then a URL-encoded body's, as the app reads them
-    if params is None or not KNOWN_FIELDS.issuperset(params):
+    # The query's, then a URL-encoded body's fields, as the app reads them; the connect button's
+    # form sends the page's language and its session copy, what a lane page's links carry too.
+    params = fields(environ)
+    if params is None or not lane.KNOWN_ARGS.issuperset(params):
         return None
     key, aes_key = sessions.token_keys(lane.secret, token)
     found = lane.live_session(environ, token, key, aes_key, [])  # connect is never refused a limit
-    if found is None:
+    if found is None or lane.session_language(params, found[1]) is None:
         return None
-    lang = params.get("lang") or found[1].lang
-    if lang != found[1].lang or lang not in LANGUAGES:
-        return None  # a language change is a session write: the app's
     # The worker's copy is shared: the grant is marked on a copy of it.
     session = dataclasses.replace(found[1], sealed=None)
     with lane.app.app_context():

@@ -79,6 +79,8 @@ class Hit(NamedTuple):
 class FastLane:
     """WSGI middleware in front of the Flask app (``app.wsgi_app``) that answers the lane's pages."""
 
+    KNOWN_ARGS = KNOWN_ARGS
+
     def __init__(self, app, inner):
         self.app, self.inner = app, inner
         config = app.config
@@ -141,9 +143,9 @@ class FastLane:
         if found is None:
             return None
         blob, session = found
-        lang = args.get("lang") or session.lang
-        if lang != session.lang or lang not in LANGUAGES:
-            return None  # a language change is a session write: the app's
+        lang = self.session_language(args, session)
+        if lang is None:
+            return None
         site = self.app.extensions["portal_sites"].get(self.client, session.site_id) if session.site_id else None
         values = {page_cache.TOKEN_MARK: token, page_cache.FALLBACK_MARK: sessions.page_copy(blob)}
         if form:
@@ -223,9 +225,7 @@ class FastLane:
         canonical = normalize(number) if args is not None else None
         if canonical is None:
             return None  # the app's page for a mistyped number
-        lang = args.get("lang")
-        if lang not in LANGUAGES:
-            lang = accepted_language(environ.get("HTTP_ACCEPT_LANGUAGE", "")) or self.default_language
+        lang = self.language(environ, args.get("lang"))
         hits = self.client_hits(environ)
         if self.status_limit > 0:
             subject = limits.subject_of(self.device_key, environ.get("REMOTE_ADDR") or "")
@@ -251,6 +251,18 @@ class FastLane:
         return "status.show", key_, page, page_cache.fill(page, status.fill_values(display(canonical), view))
 
     # --- what every lane page shares --------------------------------------------------------------
+
+    def language(self, environ, explicit: str | None) -> str:
+        """The page's language as ``i18n.choose_language`` picks it: *explicit*, Accept-Language, the default."""
+        if explicit in LANGUAGES:
+            return explicit
+        return accepted_language(environ.get("HTTP_ACCEPT_LANGUAGE", "")) or self.default_language
+
+    @staticmethod
+    def session_language(args: dict, session: PortalSession) -> str | None:
+        """The language of a session's page, or None for a change of it (a session write: the app's)."""
+        lang = args.get("lang") or session.lang
+        return lang if lang == session.lang and lang in LANGUAGES else None
 
     @staticmethod
     def arguments(environ) -> dict | None:
